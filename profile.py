@@ -1,0 +1,33 @@
+"""Profiling pass: python profile.py [task=...] [model=...] [engine=...] [profile.num_samples=k]
+
+Samples k completions per train query under the initial policy, verifies them and writes a
+difficulty cache under outputs/profiles/ (see sgpo/profiling/runner.py). The last line printed
+is ``profile: <folder>``.
+
+This file sits at the repository root, where it shadows the standard library's ``profile``
+module (which ``cProfile`` imports). Imported under that name, it therefore loads and re-exports
+the standard library module, so ``python -m cProfile train.py`` still works from here.
+"""
+
+if __name__ == "__main__":
+    import hydra
+
+    import sgpo  # registers the ${sgpo_root:} resolver before Hydra composes the config
+
+    @hydra.main(version_base="1.3", config_path="conf", config_name="profile")
+    def main(cfg) -> None:
+        from sgpo.profiling import run
+
+        run(cfg)
+
+    main()
+elif __name__ == "profile":
+    import importlib.util as _util
+    import sysconfig as _sysconfig
+    from pathlib import Path as _Path
+
+    _spec = _util.spec_from_file_location("profile", _Path(_sysconfig.get_paths()["stdlib"]) / "profile.py")
+    _stdlib_profile = _util.module_from_spec(_spec)
+    _spec.loader.exec_module(_stdlib_profile)
+    globals().update({k: v for k, v in vars(_stdlib_profile).items() if not k.startswith("__")})
+    __all__ = _stdlib_profile.__all__

@@ -1,0 +1,92 @@
+"""Lightning callbacks of a run: held-out evaluation, checkpoints, and the stop rules."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+
+from sgpo.evaluation import evaluate
+
+log = logging.getLogger(__name__)
+
+
+class Evaluator(pl.Callback):
+    """Greedy pass@1 and sampled mean@k on held-out splits before training, every N steps and at the end.
+
+    Logged as ``<split>/pass@1`` and ``<split>/mean@k`` with ``compute/total_flops`` beside them.
+    """
+
+    def __init__(self, splits: dict[str, tuple[list, list]], every_n_steps: int, k: int, max_new_tokens: int,
+                 temperature: float, seed: int) -> None:
+        self.splits, self.every, self.k = splits, int(every_n_steps), int(k)
+        self.max_new_tokens, self.temperature, self.seed = int(max_new_tokens), float(temperature), int(seed)
+        self.history: list[dict[str, float]] = []
+        self.last: dict[str, float] = {}
+
+    def run(self, trainer: pl.Trainer, module) -> dict[str, float]:
+        engine = module.get_engine()
+        out: dict[str, float] = {}
+        for split, (queries, prompt_ids) in self.splits.items():
+            metrics, flops = evaluate(engine, module.task, prompt_ids, queries, self.k, self.max_new_tokens,
+                                      self.temperature, self.seed, module.shape)
+            module.ledger.eval += flops
+            out.update({f"{split}/{k}": v for k, v in metrics.items()})
+        out.update(module.ledger.metrics())
+        out["train/steps"] = float(module.rollout_step)
+        self.history.append(out)
+        self.last = out
+        for logger in trainer.loggers:
+            logger.log_metrics(out, step=module.rollout_step)
+        log.info("eval at step %d: %s", module.rollout_step,
+                 ", ".join(f"{k}={v:.3f}" for k, v in out.items() if "@" in k))
+        return out
+
+    def on_train_start(self, trainer, module) -> None:
+        if module.rollout_step == 0 and not self.history:
+            self.run(trainer, module)
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if self.every > 0 and module.rollout_step % self.every == 0 and module.rollout_step > 0:
+            self.run(trainer, module)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": self.history}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.history = list(state.get("history", []))
+        self.last = self.history[-1] if self.history else {}
+
+
+class StepCheckpoint(pl.Callback):
+    """Save ``<dir>/last.ckpt`` (and ``step-N.ckpt`` when ``keep_all``) every N rollout steps."""
+
+    def __init__(self, dirpath: str | Path, every_n_steps: int, keep_all: bool = False) -> None:
+        self.dirpath, self.every, self.keep_all = Path(dirpath), int(every_n_steps), keep_all
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if self.every > 0 and module.rollout_step % self.every == 0 and module.rollout_step > 0:
+            self.dirpath.mkdir(parents=True, exist_ok=True)
+            if self.keep_all:
+                trainer.save_checkpoint(self.dirpath / f"step-{module.rollout_step}.ckpt")
+            trainer.save_checkpoint(self.dirpath / "last.ckpt")
+
+
+class StopRules(pl.Callback):
+    """End training at ``max_steps`` rollout steps, at the FLOPs budget, or when the data runs out."""
+
+    def __init__(self, max_steps: int | None, max_total_flops: float | None) -> None:
+        self.max_steps, self.max_total_flops = max_steps, max_total_flops
+        self.reason = ""
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        if self.max_steps is not None and module.rollout_step >= self.max_steps:
+            self.reason = f"reached max_steps={self.max_steps}"
+        elif self.max_total_flops is not None and module.ledger.total >= float(self.max_total_flops):
+            self.reason = f"reached the compute budget train.max_total_flops={float(self.max_total_flops):.3e}"
+        elif module.data_exhausted:
+            self.reason = "the curriculum ran out of data (data.cycles)"
+        if self.reason:
+            trainer.should_stop = True

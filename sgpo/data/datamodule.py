@@ -1,0 +1,97 @@
+"""``ProfiledDataModule``: the difficulty profile -> filter -> allocation -> curriculum -> steps.
+
+It turns a ``DifficultyProfile`` over the train split into a ``CurriculumBatchSampler``. The
+module pulls each step's (query, group size) pairs from the sampler itself inside
+``training_step``, so the sampler's position always equals the number of steps trained (no
+prefetch drift) and checkpoints restore it exactly; the dataloader only ticks.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader, IterableDataset
+
+from sgpo.data.allocation import ALLOCATIONS
+from sgpo.data.curriculum import CURRICULA
+from sgpo.data.filters import FILTERS
+from sgpo.data.sampler import CurriculumBatchSampler
+from sgpo.profiling.store import DifficultyProfile
+from sgpo.tasks.base import Query
+
+
+def _params(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in cfg.items() if k != "name"}
+
+
+class _Ticker(IterableDataset):
+    """An endless stream of step numbers: training ends when the module says so."""
+
+    def __iter__(self):
+        return iter(itertools.count())
+
+
+class ProfiledDataModule(pl.LightningDataModule):
+    def __init__(self, profile: DifficultyProfile, queries: list[Query], filter_cfg: dict, allocation_cfg: dict,
+                 curriculum_cfg: dict, data_cfg: dict, seed: int = 0) -> None:
+        super().__init__()
+        by_id = {q.id: q for q in queries}
+        missing = [qid for qid in profile.query_ids if qid not in by_id]
+        if missing:
+            raise ValueError(f"{len(missing)} profiled queries are not in the task's train split (e.g. {missing[0]}):"
+                             " the profile belongs to other data")
+        self.queries = [by_id[qid] for qid in profile.query_ids]
+        self.p_hat = profile.success_rates()
+        self.k = profile.num_samples
+        self.seed = int(seed)
+        self.filter_cfg, self.allocation_cfg, self.curriculum_cfg = dict(filter_cfg), dict(allocation_cfg), dict(curriculum_cfg)
+        self.data_cfg = dict(data_cfg)
+        self.keep = FILTERS.get(self.filter_cfg["name"])(self.p_hat, self.seed, **_params(self.filter_cfg))
+        kept = np.flatnonzero(self.keep)
+        self.group_sizes = np.zeros(len(self.p_hat), dtype=int)
+        self.group_sizes[kept] = ALLOCATIONS.get(self.allocation_cfg["name"])(self.p_hat[kept], self.k,
+                                                                              **_params(self.allocation_cfg))
+        phases = CURRICULA.get(self.curriculum_cfg["name"])(self.p_hat[kept], self.group_sizes[kept],
+                                                            self.p_hat[kept] == 0, self.seed,
+                                                            **_params(self.curriculum_cfg))
+        for phase in phases:  # curriculum positions -> indices into self.queries
+            phase.indices = kept[phase.indices]
+        self.phases = phases
+        self.sampler: CurriculumBatchSampler | None = None
+        self.build_sampler(rank=0, world_size=1)
+
+    def build_sampler(self, rank: int, world_size: int) -> CurriculumBatchSampler:
+        d = self.data_cfg
+        self.sampler = CurriculumBatchSampler(
+            self.phases, int(d["rollouts_per_step"]), seed=self.seed, phase_epochs=d.get("phase_epochs"),
+            phase_steps=d.get("phase_steps"), plateau_window=d.get("plateau_window"),
+            plateau_delta=float(d.get("plateau_delta", 0.01)), cycles=d.get("cycles"), rank=rank,
+            world_size=world_size)
+        return self.sampler
+
+    def setup(self, stage: str | None = None) -> None:
+        trainer = self.trainer
+        if trainer is not None and trainer.world_size > 1 and self.sampler.world_size != trainer.world_size:
+            state = self.sampler.state_dict()
+            self.build_sampler(trainer.global_rank, trainer.world_size).load_state_dict(state)
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(_Ticker(), batch_size=None, num_workers=0)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for logs and reports: kept/dropped queries and the group-size mix."""
+        kept = self.keep
+        sizes, counts = np.unique(self.group_sizes[kept], return_counts=True)
+        return {
+            "data/queries_profiled": int(len(self.p_hat)),
+            "data/queries_kept": int(kept.sum()),
+            "data/dropped_trivial": int((~kept & (self.p_hat > 0)).sum()),
+            "data/dropped_unsolvable": int((~kept & (self.p_hat == 0)).sum()),
+            "data/kept_unsolvable": int((kept & (self.p_hat == 0)).sum()),
+            "data/group_size_mix": {int(s): int(c) for s, c in zip(sizes, counts)},
+            "data/phases": [(p.name, int(len(p.indices))) for p in self.phases],
+            "data/mean_group_size": float(self.group_sizes[kept].mean()) if kept.any() else 0.0,
+        }

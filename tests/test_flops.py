@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+from transformers import LlamaConfig
+
+from sgpo.flops import ModelShape, forward_flops_per_token, sequence_forward_flops, sequence_train_flops
+
+
+def tiny_shape():
+    config = LlamaConfig(vocab_size=99, hidden_size=128, intermediate_size=512, num_hidden_layers=4,
+                         num_attention_heads=4, num_key_value_heads=4)
+    return ModelShape.from_config(config)
+
+
+def test_matmul_params_hand_count_for_tiny_model():
+    # per layer: q,k,v,o 4 x 128 x 128 = 65,536; gated MLP 3 x 128 x 512 = 196,608
+    # 4 layers: 1,048,576; LM head 99 x 128 = 12,672
+    assert tiny_shape().matmul_params == 1_048_576 + 12_672
+
+
+def test_forward_flops_per_token_and_sequence_hand_count():
+    shape = tiny_shape()
+    p = 1_061_248
+    assert forward_flops_per_token(shape, 1) == 2 * p + 4 * 4 * 128 * 1
+    # 3 tokens: 3 x 2P + 4 x n_layer x d_attn x (1 + 2 + 3)
+    assert sequence_forward_flops(shape, 3) == 3 * 2 * p + 4 * 4 * 128 * 6
+    assert sequence_forward_flops(shape, 3) == sum(forward_flops_per_token(shape, t) for t in (1, 2, 3))
+    assert sequence_train_flops(shape, 3) == 3 * sequence_forward_flops(shape, 3)
+
+
+def test_vectorised_lengths():
+    shape = tiny_shape()
+    out = sequence_forward_flops(shape, np.array([[1, 2], [3, 0]]))
+    assert out.shape == (2, 2) and out[1, 1] == 0
+    assert out[0, 1] == pytest.approx(sequence_forward_flops(shape, 2))
+
+
+def test_gqa_and_head_dim_from_config():
+    config = LlamaConfig(vocab_size=1000, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=8, num_key_value_heads=2, head_dim=16)
+    shape = ModelShape.from_config(config)
+    # q 64x128, k,v 64x32 each, o 128x64, mlp 3x64x128; LM head 1000x64
+    assert shape.matmul_params == 2 * (64 * 128 + 2 * 64 * 32 + 128 * 64 + 3 * 64 * 128) + 1000 * 64
+
+
+def test_shipped_model_matches_hand_count(tiny_policy):
+    model, tokenizer = tiny_policy
+    shape = ModelShape.from_config(model.config)
+    assert shape.matmul_params == 1_048_576 + len(tokenizer) * 128
