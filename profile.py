@@ -12,7 +12,7 @@ the standard library module, so ``python -m cProfile train.py`` still works from
 if __name__ == "__main__":
     import hydra
 
-    import sgpo  # registers the ${sgpo_root:} resolver before Hydra composes the config
+    import sgpo  # noqa: F401 - registers the ${sgpo_root:} resolver before Hydra composes the config
 
     @hydra.main(version_base="1.3", config_path="conf", config_name="profile")
     def main(cfg) -> None:

@@ -7,7 +7,7 @@ evaluation; writes the trained policy and metrics.json into the run folder.
 
 import hydra
 
-import sgpo  # registers the ${sgpo_root:} resolver before Hydra composes the config
+import sgpo  # noqa: F401 - registers the ${sgpo_root:} resolver before Hydra composes the config
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")

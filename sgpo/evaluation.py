@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from sgpo.engines.base import Engine, SamplingParams
 from sgpo.flops import ModelShape, sequence_forward_flops

@@ -18,7 +18,8 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -67,6 +68,9 @@ class SGPOModule(pl.LightningModule):
         return torch.optim.AdamW(self.policy.parameters(), lr=float(self.optim_cfg["lr"]),
                                  betas=tuple(self.optim_cfg.get("betas", (0.9, 0.999))),
                                  weight_decay=float(self.optim_cfg.get("weight_decay", 0.0)))
+
+    def on_fit_start(self) -> None:
+        self.policy.train()
 
     def get_engine(self) -> Engine:
         if self.engine is None:

@@ -6,7 +6,8 @@ on the command line (``allocation=foo``) tells the user what would have been val
 
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 

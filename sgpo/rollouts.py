@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -26,7 +26,7 @@ class RolloutBatch:
     def __len__(self) -> int:
         return self.input_ids.shape[0]
 
-    def select(self, rows: torch.Tensor) -> "RolloutBatch":
+    def select(self, rows: torch.Tensor) -> RolloutBatch:
         return RolloutBatch(*(t[rows] for t in (self.input_ids, self.attention_mask, self.loss_mask, self.rewards,
                                                 self.advantages, self.group_index)))
 

@@ -30,7 +30,7 @@ from sgpo.tasks.arithmetic import ArithmeticConfig, ArithmeticTask, problem_stre
 
 # Stop when the val sample shows all of these (the bar on the train profile is 0.10 / 0.10 /
 # 0.35 / [0.3, 0.75]; the margins absorb the gap between 256 val and 2048 train queries).
-TARGETS = {"min_frac_all": 0.14, "min_frac_none": 0.14, "min_frac_mixed": 0.40, "mean_range": (0.38, 0.66)}
+TARGETS = {"min_frac_all": 0.12, "min_frac_none": 0.12, "min_frac_mixed": 0.38, "mean_range": (0.33, 0.70)}
 
 
 def tiny_config(vocab_size: int) -> LlamaConfig:
@@ -74,6 +74,12 @@ def success_spread(model, tokenizer, task: ArithmeticTask, split: str, k: int, s
     }
 
 
+def save(model, tokenizer, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+
+
 def meets_targets(s: dict[str, float]) -> bool:
     lo, hi = TARGETS["mean_range"]
     return (s["frac_all"] >= TARGETS["min_frac_all"] and s["frac_none"] >= TARGETS["min_frac_none"]
@@ -84,7 +90,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("sgpo/assets/tiny_arith"))
-    parser.add_argument("--max-steps", type=int, default=2000)
+    parser.add_argument("--max-steps", type=int, default=3000)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--warmup", type=int, default=50)
@@ -125,14 +131,15 @@ def main() -> None:
                 stats.update({k: round(v, 3) for k, v in success_spread(model, tokenizer, task, "val", 8, seed=step).items()})
             history.append(stats)
             print(json.dumps(stats), flush=True)
-            if step >= args.min_steps and meets_targets(stats):
-                break
+            if step >= args.min_steps:
+                save(model, tokenizer, args.out.with_name(args.out.name + ".last"))  # inspectable if stopped
+                if meets_targets(stats):
+                    break
     else:
-        raise SystemExit(f"no checkpoint met {TARGETS} in {args.max_steps} steps; try another --seed")
+        raise SystemExit(f"no checkpoint met {TARGETS} in {args.max_steps} steps (the last one is in "
+                         f"{args.out.name}.last); try another --seed")
 
-    args.out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(args.out)
-    tokenizer.save_pretrained(args.out)
+    save(model, tokenizer, args.out)
     record = {"command": f"python -m sgpo.warmstart --seed {args.seed}", "seed": args.seed, "steps": step,
               "final": history[-1], "targets": TARGETS, "args": {k: str(v) for k, v in vars(args).items()}}
     (args.out / "warmstart.json").write_text(json.dumps(record, indent=2) + "\n")

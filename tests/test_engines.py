@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import last_line, run_cli, vllm_available
+
 from sgpo.engines.base import SamplingParams
 from sgpo.engines.hf import HFEngine
 from sgpo.profiling import load_profile

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from conftest import REPO, TINY, last_line, run_cli
 from hydra import compose, initialize_config_dir
 
-from conftest import REPO, TINY, last_line, run_cli
 from sgpo.profiling import load_profile
 from sgpo.profiling.runner import ProfileJob
 

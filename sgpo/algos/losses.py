@@ -14,7 +14,7 @@ How token terms aggregate is the one thing that differs between the losses (``ag
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -16,8 +16,9 @@ DDP: the sampler shards by rank itself. Every rank builds the same global step a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 

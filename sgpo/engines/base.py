@@ -7,8 +7,9 @@ ids, and completions come back with their ids, text, finish reason and length.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import torch
 

@@ -6,7 +6,7 @@ seed and the micro-batch index, inside a forked RNG so the global torch RNG is l
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase

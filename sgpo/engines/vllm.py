@@ -14,7 +14,8 @@ prompt's samples do not depend on what else was in the batch.
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -32,7 +33,7 @@ class VLLMEngine:
 
     name = "vllm"
 
-    def __init__(self, model_path: str, dtype: str = "float32", seed: int = 0, max_model_len: int = 512,
+    def __init__(self, model_path: str, dtype: str = "float32", seed: int = 0, max_model_len: int | None = None,
                  gpu_memory_utilization: float = 0.5, tensor_parallel_size: int = 1, enable_sleep_mode: bool = False,
                  enforce_eager: bool = True, cpu_kvcache_space_gib: int = 1, **llm_kwargs: Any) -> None:
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
@@ -46,10 +47,12 @@ class VLLMEngine:
             ) from err
         self._vllm = vllm
         kwargs: dict[str, Any] = dict(
-            model=model_path, dtype=dtype, seed=seed, max_model_len=max_model_len,
+            model=model_path, dtype=dtype, seed=seed,
             tensor_parallel_size=tensor_parallel_size, enforce_eager=enforce_eager,
             enable_sleep_mode=enable_sleep_mode,
         )
+        if max_model_len:
+            kwargs["max_model_len"] = max_model_len
         if torch.cuda.is_available():
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
         kwargs.update(llm_kwargs)
@@ -76,6 +79,18 @@ class VLLMEngine:
         ]
 
     def sync_weights(self, model: torch.nn.Module) -> None:
-        """Copy the trained policy's weights into the engine's model (in-process engines only)."""
-        state = {name: tensor.detach() for name, tensor in model.state_dict().items()}
-        self.llm.apply_model(lambda engine_model: engine_model.load_weights(state.items()))
+        """Load the trained policy's weights into the engine in place (vLLM's ``reload_weights``).
+
+        The engine runs in-process, so the tensors are handed over without serialisation; vLLM
+        applies its own checkpoint-format mapping (fused qkv / gate-up projections).
+        """
+        weights = [(name, tensor.detach()) for name, tensor in model.state_dict().items()]
+        self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
+
+    def sequence_logprobs(self, token_ids: Sequence[int]) -> list[float]:
+        """log p(token_t | tokens_<t) for t = 1..T-1 of a fixed sequence, as vLLM computes them."""
+        params = self._vllm.SamplingParams(max_tokens=1, temperature=1.0, prompt_logprobs=0)
+        out = self.llm.generate([self._vllm.inputs.TokensPrompt(prompt_token_ids=list(token_ids))], params,
+                                use_tqdm=False)[0]
+        return [next(iter(d.values())).logprob if d.get(t) is None else d[t].logprob
+                for t, d in zip(token_ids[1:], out.prompt_logprobs[1:])]

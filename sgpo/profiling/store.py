@@ -77,7 +77,7 @@ class DifficultyProfile:
     def p_hat(self) -> dict[str, float]:
         return dict(zip(self.query_ids, self.success_rates().tolist()))
 
-    def prefix(self, k: int) -> "DifficultyProfile":
+    def prefix(self, k: int) -> DifficultyProfile:
         """The same profile restricted to the first ``k`` samples of every query."""
         if not 1 <= k <= self.num_samples:
             raise ValueError(f"profile.num_samples={k}: this profile holds 1..{self.num_samples} samples per query")

@@ -2,8 +2,8 @@
 
 A problem is ``"<a><op><b>="`` (e.g. ``"4821+9305="``) and its answer the integer result. A
 problem's digit count is drawn uniformly from ``[min_digits, max_digits]`` and both operands
-have that many digits, so the digit count is the difficulty knob: the shipped policy solves 1-digit sums nearly always and 5-digit sums
-about half the time.
+have that many digits, so the digit count is the difficulty knob: the shipped policy solves
+short sums nearly always and long ones rarely.
 
 Splits never overlap: a problem's split is a function of its id (a hash of its text), so the
 same problem can only ever land in one split, whatever the seed or the split sizes.
@@ -12,8 +12,8 @@ same problem can only ever land in one split, whatever the seed or the split siz
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 from sgpo.tasks.answers import integers_match
 from sgpo.tasks.base import Query, Task, query_id
