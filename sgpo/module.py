@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -140,7 +141,9 @@ class SGPOModule(pl.LightningModule):
             if not specs:
                 break
         self.counters["train/generation_batches"] = tries
-        return kept_specs[:target] if dynamic else kept_specs, kept_completions[: len(kept_specs)], kept_rewards
+        if dynamic:  # a refill may overshoot: train on exactly the step's number of groups
+            return kept_specs[:target], kept_completions[:target], kept_rewards[:target]
+        return kept_specs, kept_completions, kept_rewards
 
     def _refill(self, groups: int) -> list[tuple[int, int]]:
         out: list[tuple[int, int]] = []
@@ -158,6 +161,7 @@ class SGPOModule(pl.LightningModule):
             self.data_exhausted = True
             return
         phase_index = self.sampler.state.phase
+        started = time.perf_counter()
         specs, completions, rewards = self.collect(self.sampler.local(step))
         flat_prompts, flat_completions, flat_rewards, group_index = [], [], [], []
         for g, ((qi, _), cs, rs) in enumerate(zip(specs, completions, rewards)):
@@ -179,6 +183,7 @@ class SGPOModule(pl.LightningModule):
         if self.engine is not None and updates:
             self.engine.sync_weights(self.policy)
         self.rollout_step += 1
+        step_metrics["perf/tokens_per_s"] = sum(lengths) / max(time.perf_counter() - started, 1e-9)
         self._log_step(rewards_t, specs, completions, adv_metrics, step_metrics, updates, skipped, phase_index)
 
     def _update(self, batch_all, train_rows, lengths, adv_metrics):
@@ -209,8 +214,9 @@ class SGPOModule(pl.LightningModule):
                 old_mb = old[chunk] if old is not None else logp.detach()
                 ref_mb = ref[chunk] if ref is not None else None
                 loss, m = self.loss_fn(logp, old_mb, mb.advantages, mb.loss_mask, ref_mb, **self.loss_cfg)
-                self.ledger.train += float(sum(sequence_train_flops(self.shape, trained_lengths[i])
-                                               for i in chunk.tolist()))
+                chunk_flops = [sequence_train_flops(self.shape, trained_lengths[i]) for i in chunk.tolist()]
+                self.ledger.train += float(sum(chunk_flops))
+                self.ledger.wasted += float(sum(f for f, a in zip(chunk_flops, mb.advantages.tolist()) if a == 0))
                 if not torch.isfinite(loss):
                     skipped += 1
                     log.warning("non-finite loss (%s) at rollout step %d: update skipped", loss.item(),

@@ -159,6 +159,11 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "eval_history": evaluator.history,
     }
     atomic_write_json(run_dir / "metrics.json", metrics)
+    for logger in trainer.loggers:
+        if hasattr(logger.experiment, "summary"):  # wandb: final numbers go to the run summary
+            logger.experiment.summary.update({k: v for k, v in metrics.items()
+                                              if isinstance(v, (int, float, str)) and v is not None})
+            logger.experiment.finish()
     print(f"{split}/pass@1: {metrics[f'{split}/pass@1_before']:.3f} -> {final[f'{split}/pass@1']:.3f}  "
           f"total FLOPs {module.ledger.total:.3e}  steps {module.rollout_step}", flush=True)
     print(f"run: {run_dir}", flush=True)
