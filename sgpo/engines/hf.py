@@ -57,6 +57,8 @@ class HFEngine:
         greedy = sampling.temperature == 0
         kwargs = dict(do_sample=False) if greedy else dict(
             do_sample=True, temperature=sampling.temperature, top_p=sampling.top_p, top_k=0)
+        # Greedy samples are all the same: decode once and repeat (generate refuses n > 1 without sampling).
+        copies, n = (n, 1) if greedy else (1, n)
         was_training = self.model.training
         self.model.eval()
         with torch.random.fork_rng(devices=[]):
@@ -69,7 +71,7 @@ class HFEngine:
         self.model.train(was_training)
         new_tokens = sequences[:, width:].tolist()  # [len(prompt_ids) * n, <= max_new_tokens]
         completions = [self._completion(row) for row in new_tokens]
-        return [completions[i * n:(i + 1) * n] for i in range(len(prompt_ids))]
+        return [completions[i * n:(i + 1) * n] * copies for i in range(len(prompt_ids))]
 
     def _completion(self, row: list[int]) -> Completion:
         if self.eos_id in row:
