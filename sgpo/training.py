@@ -26,6 +26,7 @@ from sgpo.io import atomic_write_json
 from sgpo.models import load_policy
 from sgpo.module import SGPOModule
 from sgpo.profiling.runner import get_profile
+from sgpo.profiling.store import DifficultyProfile
 from sgpo.tasks import build_task
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,21 @@ def _wandb_logged_in() -> bool:
     return netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore")
 
 
+# The data policy that needs no p-hat: the only one allowed with profile.enabled=false.
+PROFILE_FREE = {"filter": "none", "allocation": "uniform", "curriculum": "random"}
+
+
+def unprofiled(cfg: DictConfig, task) -> tuple[DifficultyProfile, None]:
+    """No profiling pass (plain GRPO/DAPO): every train query, no outcomes, no profile FLOPs charged."""
+    wrong = {g: cfg[g].name for g, name in PROFILE_FREE.items() if cfg[g].name != name}
+    if wrong:
+        raise ValueError(f"profile.enabled=false, but {', '.join(f'{g}={n}' for g, n in wrong.items())} needs p-hat; "
+                         f"use {', '.join(f'{g}={n}' for g, n in PROFILE_FREE.items())} or profile.enabled=true")
+    queries = task.split(cfg.profile.split)
+    queries = queries[: cfg.profile.max_queries] if cfg.profile.max_queries else queries
+    return DifficultyProfile.unprofiled([q.id for q in queries]), None
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     started = time.time()
     validate(cfg)
@@ -95,8 +111,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     run_dir = run_dir_of(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
 
-    profile, profile_dir = get_profile(cfg)
     task = build_task(cfg.task)
+    profile, profile_dir = get_profile(cfg) if cfg.profile.enabled else unprofiled(cfg, task)
     shape_meta = profile.meta.get("profile_flops", 0.0)
     datamodule = ProfiledDataModule(profile, task.split(cfg.profile.split), OmegaConf.to_container(cfg.filter),
                                     OmegaConf.to_container(cfg.allocation), OmegaConf.to_container(cfg.curriculum),
@@ -138,7 +154,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     log.info("training stopped: %s", stop.reason or "end of data")
 
-    final = evaluator.run(trainer, module)
+    done = evaluator.last.get("train/steps") == module.rollout_step  # already evaluated at this step
+    final = evaluator.last if done else evaluator.run(trainer, module)
     before = evaluator.history[0] if evaluator.history else {}
     policy_dir = run_dir / "policy"
     module.policy.save_pretrained(policy_dir)
@@ -152,7 +169,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "train/steps": module.rollout_step,
         "train/skipped_updates": module.counters.get("train/skipped_updates", 0.0),
         "train/stop_reason": stop.reason or "end of data",
-        "profile/path": str(profile_dir),
+        "profile/path": str(profile_dir) if profile_dir else None,
         "profile/num_samples": profile.num_samples,
         "wall_s": time.time() - started,
         **{k: v for k, v in data_summary.items()},

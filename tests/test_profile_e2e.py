@@ -119,7 +119,8 @@ def test_sigkill_mid_profile_resumes_without_loss_or_duplicates(tmp_path):
 
 def test_cprofile_still_works_from_repo_root():
     """profile.py shadows the stdlib module cProfile imports; the shim must keep cProfile working."""
-    proc = run_cli("-m", "cProfile", "-s", "cumulative", "profile.py", "--help")
-    assert "function calls" in proc.stdout and "profile.py" in proc.stdout
+    for script in ("profile.py", "train.py"):
+        proc = run_cli("-m", "cProfile", "-s", "cumulative", script, "--help")
+        assert "function calls" in proc.stdout and script in proc.stdout
     shim = run_cli("-c", "import profile, cProfile; assert hasattr(profile, 'Profile'); print(profile.__all__)")
     assert "runctx" in shim.stdout

@@ -68,6 +68,17 @@ def test_checkpoint_resume_matches_uninterrupted_run(tmp_path):
         assert resumed[key] == pytest.approx(full[key], rel=1e-9), key
     assert resumed["test/pass@1"] == pytest.approx(full["test/pass@1"])
     assert half["train/steps"] == 2
+    # same data order and rollouts after the resume point: the per-step logs of steps 3-4 agree
+    import csv
+
+    def step_rows(run: Path) -> dict[float, dict]:
+        rows = csv.DictReader((run / "run" / "csv" / "metrics.csv").open())
+        return {float(r["train/steps"]): r for r in rows if r.get("train/reward_mean")}
+
+    a, b = step_rows(tmp_path / "full"), step_rows(tmp_path / "resumed")
+    for step in (3.0, 4.0):
+        for key in ("train/reward_mean", "train/group_size_mean", "train/groups", "compute/total_flops"):
+            assert float(a[step][key]) == pytest.approx(float(b[step][key]), rel=1e-9), (step, key)
 
 
 def test_wandb_offline_run_holds_logged_keys(tmp_path):
@@ -86,8 +97,9 @@ def test_wandb_offline_run_holds_logged_keys(tmp_path):
     assert summary["train/steps"] == 3 and "test/pass@1_before" in summary
 
 
-def test_compute_budget_stops_the_run(tmp_path):
-    metrics = run_train(tmp_path, "train.max_steps=50", "train.max_total_flops=1.0")
+def test_compute_budget_stops_the_run_and_tensorboard_logs(tmp_path):
+    metrics = run_train(tmp_path, "train.max_steps=50", "train.max_total_flops=1.0", "logger=tensorboard")
+    assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
     assert metrics["train/steps"] == 1, "the profile alone exceeds 1 FLOP: stop after the first step"
     assert "compute budget" in metrics["train/stop_reason"]
 

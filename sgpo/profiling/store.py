@@ -60,6 +60,13 @@ class DifficultyProfile:
     meta: dict[str, Any] = field(default_factory=dict)
     completions: list[list[str]] | None = None
 
+    @classmethod
+    def unprofiled(cls, query_ids: list[str]) -> "DifficultyProfile":
+        """A stand-in for runs without a profiling pass: no outcomes, zero FLOPs."""
+        q = len(query_ids)
+        return cls(list(query_ids), np.zeros((q, 0), np.int8), np.zeros(q, np.int64), np.zeros((q, 0), np.int64),
+                   np.zeros((q, 0), bool), {"profile_flops": 0.0, "num_samples": 0})
+
     @property
     def num_queries(self) -> int:
         return len(self.query_ids)
