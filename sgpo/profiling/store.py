@@ -61,7 +61,7 @@ class DifficultyProfile:
     completions: list[list[str]] | None = None
 
     @classmethod
-    def unprofiled(cls, query_ids: list[str]) -> "DifficultyProfile":
+    def unprofiled(cls, query_ids: list[str]) -> DifficultyProfile:
         """A stand-in for runs without a profiling pass: no outcomes, zero FLOPs."""
         q = len(query_ids)
         return cls(list(query_ids), np.zeros((q, 0), np.int8), np.zeros(q, np.int64), np.zeros((q, 0), np.int64),
