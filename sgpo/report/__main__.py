@@ -91,7 +91,8 @@ def markdown(report: dict, folder: Path, command: str) -> str:
             f"| {name} | {len(m['seeds'])} | {_fmt_flops(m['flops_to_target'])} "
             f"| {_fmt_flops(lo)}-{_fmt_flops(hi)} | {ratio} "
             f"| {m['final_pass1']:.3f} ({m['final_pass1_range'][0]:.3f}-{m['final_pass1_range'][1]:.3f}) "
-            f"| {m['pass1_at_equal_compute']:.3f} | {m['pass1_before']:.3f} | {m['wasted_share']:.1%} | {m['profile_share']:.1%} |")
+            f"| {m['pass1_at_equal_compute']:.3f} | {m['pass1_before']:.3f} "
+            f"| {m['wasted_share']:.1%} | {m['profile_share']:.1%} |")
     lines += ["", "![test pass@1 vs total FLOPs](pass1_vs_flops.png)", "", "![group-size mix](group_mix.png)", ""]
     if (folder / "p_hat_hist.png").is_file():
         lines += ["![p-hat histogram](p_hat_hist.png)", ""]
