@@ -85,12 +85,13 @@ class ProfiledDataModule(pl.LightningDataModule):
         """Counts for logs and reports: kept/dropped queries and the group-size mix."""
         kept = self.keep
         sizes, counts = np.unique(self.group_sizes[kept], return_counts=True)
+        profiled = self.k > 0  # without a profile nothing is known about p-hat
         return {
-            "data/queries_profiled": int(len(self.p_hat)),
+            "data/queries_profiled": int(len(self.p_hat)) if profiled else 0,
             "data/queries_kept": int(kept.sum()),
-            "data/dropped_trivial": int((~kept & (self.p_hat > 0)).sum()),
-            "data/dropped_unsolvable": int((~kept & (self.p_hat == 0)).sum()),
-            "data/kept_unsolvable": int((kept & (self.p_hat == 0)).sum()),
+            "data/dropped_trivial": int((~kept & (self.p_hat > 0)).sum()) if profiled else None,
+            "data/dropped_unsolvable": int((~kept & (self.p_hat == 0)).sum()) if profiled else None,
+            "data/kept_unsolvable": int((kept & (self.p_hat == 0)).sum()) if profiled else None,
             "data/group_size_mix": {int(s): int(c) for s, c in zip(sizes, counts)},
             "data/phases": [(p.name, int(len(p.indices))) for p in self.phases],
             "data/mean_group_size": float(self.group_sizes[kept].mean()) if kept.any() else 0.0,
