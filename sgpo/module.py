@@ -170,6 +170,8 @@ class SGPOModule(pl.LightningModule):
                 flat_completions.append(list(c.token_ids))
                 flat_rewards.append(r)
                 group_index.append(g)
+        for (qi, _), rs in zip(specs, rewards):
+            self.sampler.observe(qi, rs)
         rewards_t = torch.tensor(flat_rewards, dtype=torch.float32)
         gidx = torch.tensor(group_index, dtype=torch.long)
         adv, adv_metrics = group_advantages(rewards_t, gidx, normalize_std=self.normalize_std)

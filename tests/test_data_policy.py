@@ -133,3 +133,45 @@ def test_sampler_phase_steps_plateau_and_ddp_shards():
 def test_sampler_rejects_budget_below_largest_group():
     with pytest.raises(ValueError, match="data.rollouts_per_step=3 is smaller than the largest group"):
         CurriculumBatchSampler(phases(), 3)
+
+
+def test_sampler_replans_each_cycle_from_observed_rollouts_and_restores():
+    calls = []
+
+    def replan(cycle, observed):
+        calls.append((cycle, {q: list(v) for q, v in observed.items()}))
+        return [Phase("G=4", np.arange(6, 8), np.full(2, 4))]  # e.g. easy queries became trivial
+
+    s = CurriculumBatchSampler(phases(), 8, seed=0, cycles=None, replan=replan, observe_decay=0.5)
+    for _ in range(4):  # the first cycle: 4 steps over both phases
+        for q, _g in s.next_step():
+            s.observe(q, [1.0, 0.0])
+    assert not calls
+    step = s.next_step()  # starts cycle 1: replanned
+    assert calls and calls[0][0] == 1 and calls[0][1][0] == [1.0, 2.0]
+    assert {q for q, _ in step} <= {6, 7}
+    assert s.observed[0] == [0.5, 1.0], "older evidence decays"
+    state = s.state_dict()
+    t = CurriculumBatchSampler(phases(), 8, seed=0, cycles=None, replan=replan)
+    t.load_state_dict(state)
+    assert [p.indices.tolist() for p in t.phases] == [[6, 7]] and t.next_step() == s.next_step()
+
+
+def test_datamodule_replan_reestimates_p_hat():
+    from sgpo.data.datamodule import ProfiledDataModule
+    from sgpo.profiling.store import DifficultyProfile
+    from sgpo.tasks.base import Query
+
+    outcomes = np.array([[1, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 0], [1, 1, 1, 0]], dtype=np.int8)
+    profile = DifficultyProfile([f"q{i}" for i in range(4)], outcomes, np.ones(4, int), np.ones((4, 4), int),
+                                np.zeros((4, 4), bool))
+    queries = [Query(f"q{i}", "p", "1") for i in range(4)]
+    dm = ProfiledDataModule(profile, queries, {"name": "sgpo", "keep_unsolvable": 0.0},
+                            {"name": "inverse_pow2"}, {"name": "phased"},
+                            {"rollouts_per_step": 8, "phase_epochs": 1, "refresh_p_hat": True,
+                             "refresh_prior_weight": 0.5}, seed=0)
+    assert dm.keep.tolist() == [True, True, False, True]
+    # q0 (p=0.5) solved 8/8 in training: (8 + 2 * 0.5) / (8 + 2) = 0.9 -> now trivial, dropped
+    phases = dm.replan(1, {0: [8.0, 8.0]})
+    assert 0 not in np.concatenate([p.indices for p in phases]).tolist()
+    assert dm.current_p_hat[0] == pytest.approx(0.9)

@@ -49,19 +49,39 @@ class ProfiledDataModule(pl.LightningDataModule):
         self.seed = int(seed)
         self.filter_cfg, self.allocation_cfg, self.curriculum_cfg = dict(filter_cfg), dict(allocation_cfg), dict(curriculum_cfg)
         self.data_cfg = dict(data_cfg)
-        self.keep = FILTERS.get(self.filter_cfg["name"])(self.p_hat, self.seed, **_params(self.filter_cfg))
-        kept = np.flatnonzero(self.keep)
-        self.group_sizes = np.zeros(len(self.p_hat), dtype=int)
-        self.group_sizes[kept] = ALLOCATIONS.get(self.allocation_cfg["name"])(self.p_hat[kept], self.k,
-                                                                              **_params(self.allocation_cfg))
-        phases = CURRICULA.get(self.curriculum_cfg["name"])(self.p_hat[kept], self.group_sizes[kept],
-                                                            self.p_hat[kept] == 0, self.seed,
+        self.keep, self.group_sizes, self.phases = self.plan(self.p_hat, self.seed)
+        self.sampler: CurriculumBatchSampler | None = None
+        self.build_sampler(rank=0, world_size=1)
+
+    def plan(self, p_hat: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, list]:
+        """filter -> allocate -> curriculum for success rates ``p_hat`` [Q]: (keep [Q], G [Q], phases)."""
+        keep = FILTERS.get(self.filter_cfg["name"])(p_hat, seed, **_params(self.filter_cfg))
+        kept = np.flatnonzero(keep)
+        group_sizes = np.zeros(len(p_hat), dtype=int)
+        group_sizes[kept] = ALLOCATIONS.get(self.allocation_cfg["name"])(p_hat[kept], self.k,
+                                                                         **_params(self.allocation_cfg))
+        phases = CURRICULA.get(self.curriculum_cfg["name"])(p_hat[kept], group_sizes[kept], p_hat[kept] == 0, seed,
                                                             **_params(self.curriculum_cfg))
         for phase in phases:  # curriculum positions -> indices into self.queries
             phase.indices = kept[phase.indices]
-        self.phases = phases
-        self.sampler: CurriculumBatchSampler | None = None
-        self.build_sampler(rank=0, world_size=1)
+        return keep, group_sizes, phases
+
+    def replan(self, cycle: int, observed: dict[int, list[float]]) -> list:
+        """Re-estimate p-hat from the training rollouts and plan the next cycle (``data.refresh_p_hat``).
+
+        p-hat'_q = (s_q + w * p-hat_q) / (n_q + w): the profile's estimate counts as ``w`` =
+        ``data.refresh_prior_weight`` x k pseudo-samples, and s_q / n_q are the successes / rollouts
+        seen in training (decayed by ``data.refresh_decay`` every cycle, so recent ones weigh most).
+        Queries never trained on keep their profiled p-hat (dropped ones stay dropped).
+        """
+        w = float(self.data_cfg.get("refresh_prior_weight", 0.5)) * max(self.k, 1)
+        p_new = self.p_hat.copy()
+        for q, (succ, n) in observed.items():
+            p_new[q] = (succ + w * self.p_hat[q]) / (n + w)
+        self.current_p_hat = p_new
+        keep, group_sizes, phases = self.plan(p_new, self.seed + cycle)
+        self.keep, self.group_sizes = keep, group_sizes
+        return phases
 
     def build_sampler(self, rank: int, world_size: int) -> CurriculumBatchSampler:
         d = self.data_cfg
@@ -69,7 +89,8 @@ class ProfiledDataModule(pl.LightningDataModule):
             self.phases, int(d["rollouts_per_step"]), seed=self.seed, phase_epochs=d.get("phase_epochs"),
             phase_steps=d.get("phase_steps"), plateau_window=d.get("plateau_window"),
             plateau_delta=float(d.get("plateau_delta", 0.01)), cycles=d.get("cycles"), rank=rank,
-            world_size=world_size)
+            world_size=world_size, replan=self.replan if d.get("refresh_p_hat") else None,
+            observe_decay=float(d.get("refresh_decay", 0.5)))
         return self.sampler
 
     def setup(self, stage: str | None = None) -> None:

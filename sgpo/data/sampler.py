@@ -10,13 +10,16 @@ made (None: endless; the trainer's step or FLOPs budget ends the run).
 Deterministic under ``seed``: orders inside a phase come from a generator seeded by (seed,
 phase, epoch). ``state_dict()`` after a step restores the sampler to continue right after it.
 
+With ``replan`` (``data.refresh_p_hat``), each new cycle is re-planned from p-hat re-estimated
+on the rollouts seen so far (``observe``), since the profile describes the initial policy only.
+
 DDP: the sampler shards by rank itself. Every rank builds the same global step and keeps
 ``step[rank::world_size]``; groups are never split across ranks, so group advantages stay local.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +42,9 @@ class SamplerState:
 class CurriculumBatchSampler:
     def __init__(self, phases: list[Phase], rollouts_per_step: int, seed: int = 0, phase_epochs: int | None = 1,
                  phase_steps: int | None = None, plateau_window: int | None = None, plateau_delta: float = 0.01,
-                 cycles: int | None = 1, rank: int = 0, world_size: int = 1) -> None:
+                 cycles: int | None = 1, rank: int = 0, world_size: int = 1,
+                 replan: Callable[[int, dict[int, list[float]]], list[Phase]] | None = None,
+                 observe_decay: float = 0.5) -> None:
         phases = [p for p in phases if len(p.indices)]
         if not phases:
             raise ValueError("no queries left to train on after filtering: loosen the filter (filter=none) "
@@ -56,6 +61,9 @@ class CurriculumBatchSampler:
         self.phase_epochs, self.phase_steps = phase_epochs, phase_steps
         self.plateau_window, self.plateau_delta, self.cycles = plateau_window, plateau_delta, cycles
         self.rank, self.world_size = rank, world_size
+        self.replan, self.observe_decay = replan, observe_decay
+        self.observed: dict[int, list[float]] = {}  # query -> [successes, rollouts] seen in training
+        self.replanned = False
         self.state = SamplerState()
 
     # -- order and phase logic ---------------------------------------------------------------
@@ -83,6 +91,12 @@ class CurriculumBatchSampler:
         s.phase, s.epoch, s.pos, s.phase_step, s.phase_rewards = s.phase + 1, 0, 0, 0, []
         if s.phase >= len(self.phases):
             s.phase, s.cycle = 0, s.cycle + 1
+            if self.replan is not None and not self.finished:
+                self.phases = [p for p in self.replan(s.cycle, self.observed) if len(p.indices)]
+                self.replanned = True
+                for stats in self.observed.values():  # older evidence counts less
+                    stats[0] *= self.observe_decay
+                    stats[1] *= self.observe_decay
 
     @property
     def finished(self) -> bool:
@@ -118,6 +132,12 @@ class CurriculumBatchSampler:
         """This rank's share of a global step."""
         return step[self.rank :: self.world_size]
 
+    def observe(self, query: int, rewards: list[float]) -> None:
+        """Record a trained group's rewards (drives the p-hat refresh between cycles)."""
+        stats = self.observed.setdefault(int(query), [0.0, 0.0])
+        stats[0] += float(sum(rewards))
+        stats[1] += float(len(rewards))
+
     def report_reward(self, reward: float) -> None:
         """Feed back a step's mean train reward (drives the plateau rule)."""
         self.state.phase_rewards.append(float(reward))
@@ -132,8 +152,20 @@ class CurriculumBatchSampler:
 
     def state_dict(self) -> dict[str, Any]:
         s = self.state
-        return {"cycle": s.cycle, "phase": s.phase, "epoch": s.epoch, "pos": s.pos, "step": s.step,
-                "phase_step": s.phase_step, "phase_rewards": list(s.phase_rewards)}
+        out = {"cycle": s.cycle, "phase": s.phase, "epoch": s.epoch, "pos": s.pos, "step": s.step,
+               "phase_step": s.phase_step, "phase_rewards": list(s.phase_rewards),
+               "observed": {str(q): list(v) for q, v in self.observed.items()}}
+        if self.replanned:  # the live plan differs from the one built at start: keep it
+            out["phases"] = [{"name": p.name, "indices": p.indices.tolist(), "group_sizes": p.group_sizes.tolist(),
+                              "shuffle": p.shuffle} for p in self.phases]
+        return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        self.observed = {int(q): list(v) for q, v in state.pop("observed", {}).items()}
+        phases = state.pop("phases", None)
+        if phases is not None:
+            self.phases = [Phase(p["name"], np.asarray(p["indices"], dtype=int), np.asarray(p["group_sizes"], dtype=int),
+                                 p["shuffle"]) for p in phases]
+            self.replanned = True
         self.state = SamplerState(**{**state, "phase_rewards": list(state.get("phase_rewards", []))})
