@@ -109,12 +109,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--baseline", default="grpo")
     parser.add_argument("--command", default="", help="the command that made the multirun (recorded)")
     parser.add_argument("--benchmarks", action="store_true", help="also write BENCHMARKS.md/json at the repo root")
+    parser.add_argument("--rename", action="append", default=[], metavar="OLD=NEW",
+                        help="relabel a method (e.g. runs made before a preset was renamed)")
     args = parser.parse_args(argv)
 
+    renames = dict(item.split("=", 1) for item in args.rename)
     runs = read_multirun(args.folder)
     groups: dict[str, list[Run]] = {}
     for r in runs:
-        groups.setdefault(r.method, []).append(r)
+        groups.setdefault(renames.get(r.method, r.method), []).append(r)
     if args.target is not None:
         target, source = args.target, "given"
     elif args.baseline in groups:
@@ -129,8 +132,9 @@ def main(argv: list[str] | None = None) -> dict:
     folder = args.folder
     plot_pass1_vs_flops(groups, folder / "pass1_vs_flops.png", target)
     plot_group_mix(groups, folder / "group_mix.png")
-    hist = Path(runs[0].metrics.get("profile/path", "")) / "p_hat_hist.png"
-    if hist.is_file():
+    profiled = [r.metrics["profile/path"] for r in runs if r.metrics.get("profile/path")]
+    hist = Path(profiled[0]) / "p_hat_hist.png" if profiled else None
+    if hist is not None and hist.is_file():
         shutil.copy(hist, folder / "p_hat_hist.png")
     (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (folder / "REPORT.md").write_text(markdown(report, folder, args.command))
