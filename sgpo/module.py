@@ -146,13 +146,14 @@ class SGPOModule(pl.LightningModule):
         return kept_specs, kept_completions, kept_rewards
 
     def _refill(self, groups: int) -> list[tuple[int, int]]:
+        """Whole sampler steps until at least ``groups`` more groups (DAPO oversamples, then truncates)."""
         out: list[tuple[int, int]] = []
         while self.sampler is not None and len(out) < groups:
             step = self.sampler.next_step()
             if step is None:
                 break
             out.extend(self.sampler.local(step))
-        return out[: max(groups, 0)]
+        return out
 
     # ---- the update --------------------------------------------------------------------------
     def training_step(self, batch: Any, batch_idx: int) -> None:

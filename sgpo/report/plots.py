@@ -22,7 +22,8 @@ def plot_pass1_vs_flops(groups: dict[str, list[Run]], path: Path, target: float 
     """One line per method (median over seeds of the step curves on a shared log grid), min-max band."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    lo = min(r.curve_flops.min() for rs in groups.values() for r in rs)
+    # log axis: the "before training" point of unprofiled runs sits at 0 FLOPs and is left off
+    lo = min(r.curve_flops[r.curve_flops > 0].min() for rs in groups.values() for r in rs)
     hi = max(r.curve_flops.max() for rs in groups.values() for r in rs)
     grid = np.geomspace(lo, hi, 200)
     for method, runs in sorted(groups.items()):
