@@ -113,7 +113,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     task = build_task(cfg.task)
     profile, profile_dir = get_profile(cfg) if cfg.profile.enabled else unprofiled(cfg, task)
-    shape_meta = profile.meta.get("profile_flops", 0.0)
+    profile_flops = profile.meta.get("profile_flops", 0.0)
     datamodule = ProfiledDataModule(profile, task.split(cfg.profile.split), OmegaConf.to_container(cfg.filter),
                                     OmegaConf.to_container(cfg.allocation), OmegaConf.to_container(cfg.curriculum),
                                     OmegaConf.to_container(cfg.data), seed=int(cfg.seed))
@@ -132,7 +132,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     module = SGPOModule(policy, tokenizer, task, datamodule.queries, engine_factory, sampling,
                         OmegaConf.to_container(cfg.loss), OmegaConf.to_container(cfg.algo),
-                        OmegaConf.to_container(cfg.optim), profile_flops=float(shape_meta), seed=int(cfg.seed),
+                        OmegaConf.to_container(cfg.optim), profile_flops=float(profile_flops), seed=int(cfg.seed),
                         reference=reference)
     module.sampler = datamodule.sampler
 
