@@ -89,6 +89,11 @@ def sequence_forward_flops(shape: ModelShape, num_tokens):
     return float(flops) if flops.ndim == 0 else flops
 
 
+def rollouts_forward_flops(shape: ModelShape, prompt_tokens: int, completion_tokens) -> float:
+    """Forward FLOPs of sampling one prompt's completions: sum_j C_seq(prompt + completion_j)."""
+    return float(sum(sequence_forward_flops(shape, prompt_tokens + n) for n in completion_tokens))
+
+
 def sequence_train_flops(shape: ModelShape, num_tokens):
     """Forward + backward over T tokens: TRAIN_MULTIPLIER x C_seq(T)."""
     return TRAIN_MULTIPLIER * sequence_forward_flops(shape, num_tokens)

@@ -28,7 +28,7 @@ import torch
 from sgpo.algos.advantages import group_advantages
 from sgpo.algos.losses import LOSSES
 from sgpo.engines.base import Engine, SamplingParams, derive_seed
-from sgpo.flops import FlopsLedger, ModelShape, sequence_forward_flops, sequence_train_flops
+from sgpo.flops import FlopsLedger, ModelShape, rollouts_forward_flops, sequence_forward_flops, sequence_train_flops
 from sgpo.rollouts import pack_rollouts, token_logprobs
 from sgpo.tasks.base import Query, Task
 
@@ -107,7 +107,7 @@ class SGPOModule(pl.LightningModule):
         return completions, rewards
 
     def _rollout_flops(self, specs, completions) -> list[float]:
-        return [float(sum(sequence_forward_flops(self.shape, len(self.prompt_ids[i]) + c.num_tokens) for c in cs))
+        return [rollouts_forward_flops(self.shape, len(self.prompt_ids[i]), [c.num_tokens for c in cs])
                 for (i, _), cs in zip(specs, completions)]
 
     def collect(self, specs: list[tuple[int, int]]):
@@ -166,13 +166,12 @@ class SGPOModule(pl.LightningModule):
         specs, completions, rewards = self.collect(self.sampler.local(step))
         flat_prompts, flat_completions, flat_rewards, group_index = [], [], [], []
         for g, ((qi, _), cs, rs) in enumerate(zip(specs, completions, rewards)):
+            self.sampler.observe(qi, rs)
             for c, r in zip(cs, rs):
                 flat_prompts.append(self.prompt_ids[qi])
                 flat_completions.append(list(c.token_ids))
                 flat_rewards.append(r)
                 group_index.append(g)
-        for (qi, _), rs in zip(specs, rewards):
-            self.sampler.observe(qi, rs)
         rewards_t = torch.tensor(flat_rewards, dtype=torch.float32)
         gidx = torch.tensor(group_index, dtype=torch.long)
         adv, adv_metrics = group_advantages(rewards_t, gidx, normalize_std=self.normalize_std)
@@ -182,14 +181,14 @@ class SGPOModule(pl.LightningModule):
         train_rows = torch.arange(len(batch_all))
         if self.algo.get("skip_zero_adv", True) and not self.loss_cfg.get("beta"):
             train_rows = torch.nonzero(adv != 0).flatten()
-        updates, skipped, step_metrics = self._update(batch_all, train_rows, lengths, adv_metrics)
+        updates, skipped, step_metrics = self._update(batch_all, train_rows, lengths)
         if self.engine is not None and updates:
             self.engine.sync_weights(self.policy)
         self.rollout_step += 1
         step_metrics["perf/tokens_per_s"] = sum(lengths) / max(time.perf_counter() - started, 1e-9)
         self._log_step(rewards_t, specs, completions, adv_metrics, step_metrics, updates, skipped, phase_index)
 
-    def _update(self, batch_all, train_rows, lengths, adv_metrics):
+    def _update(self, batch_all, train_rows, lengths):
         opt = self.optimizers()
         iterations = int(self.algo.get("num_iterations", 1))
         minibatches = int(self.algo.get("minibatches", 1))

@@ -46,3 +46,11 @@ def test_shipped_model_matches_hand_count(tiny_policy):
     model, tokenizer = tiny_policy
     shape = ModelShape.from_config(model.config)
     assert shape.matmul_params == 1_048_576 + len(tokenizer) * 128
+
+
+def test_rollouts_forward_flops_sums_prompt_plus_each_completion():
+    from sgpo.flops import rollouts_forward_flops
+
+    shape = tiny_shape()
+    assert rollouts_forward_flops(shape, 3, [2, 5]) == sequence_forward_flops(shape, 5) + sequence_forward_flops(shape, 8)
+    assert rollouts_forward_flops(shape, 3, []) == 0.0

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 import sgpo
 from sgpo.engines import SamplingParams, build_engine
 from sgpo.engines.base import derive_seed
-from sgpo.flops import ModelShape, sequence_forward_flops
+from sgpo.flops import ModelShape, rollouts_forward_flops
 from sgpo.io import atomic_write_json
 from sgpo.models import load_policy, model_summary, weights_fingerprint
 from sgpo.profiling import store
@@ -141,7 +141,7 @@ def _sample_chunk(job: ProfileJob, engine, index: int, start: int, stop: int) ->
         }
         if job.cfg.profile.save_completions:
             row["completions"] = [c.text for c in cs]
-        flops += float(sum(sequence_forward_flops(job.shape, len(ids) + c.num_tokens) for c in cs))
+        flops += rollouts_forward_flops(job.shape, len(ids), [c.num_tokens for c in cs])
         rows.append(row)
     return rows, flops
 
