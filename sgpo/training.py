@@ -27,6 +27,7 @@ from sgpo.models import load_policy
 from sgpo.module import SGPOModule
 from sgpo.profiling.runner import get_profile
 from sgpo.profiling.store import DifficultyProfile
+from sgpo.profiling.sweep import multirun_dir
 from sgpo.tasks import build_task
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,8 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
                 TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="")]
     if kind == "wandb":
         offline = cfg.logger.offline if cfg.logger.offline is not None else not _wandb_logged_in()
-        wandb_logger = WandbLogger(project=cfg.logger.project, group=cfg.logger.group, tags=list(cfg.logger.tags or []),
+        group, tags = wandb_group_and_tags(cfg)
+        wandb_logger = WandbLogger(project=cfg.logger.project, group=group, tags=tags,
                                    save_dir=str(run_dir), offline=offline,
                                    config=OmegaConf.to_container(cfg, resolve=True))
         wandb_logger.experiment.define_metric("compute/total_flops")
@@ -76,6 +78,40 @@ def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
             wandb_logger.experiment.define_metric(f"{prefix}/*", step_metric="compute/total_flops")
         return [CSVLogger(save_dir=str(run_dir), name="csv", version=""), wandb_logger]
     raise ValueError(f"logger.name={kind!r}; valid: csv, tensorboard, wandb")
+
+
+def wandb_group_and_tags(cfg: DictConfig) -> tuple[str | None, list[str]]:
+    """wandb group (``logger.group``, else the multirun's folder: one group per sweep) and tags.
+
+    Tags name what a sweep varies, so runs can be filtered on the dashboard: method, k, allocation.
+    """
+    group = cfg.logger.group
+    sweep = multirun_dir()
+    if group is None and sweep is not None:
+        root = Path(cfg.paths.output_dir).resolve()
+        sweep = sweep.resolve()
+        group = str(sweep.relative_to(root)) if sweep.is_relative_to(root) else sweep.name
+    k = cfg.profile.num_samples if cfg.profile.enabled else "none"
+    tags = [f"method:{cfg.method_name}", f"k:{k}", f"allocation:{cfg.allocation.name}", *list(cfg.logger.tags or [])]
+    return (group[-128:] if group else None), [t[:64] for t in tags]
+
+
+def log_data_to_wandb(loggers: list, profile: DifficultyProfile, summary: dict[str, Any]) -> None:
+    """At the start: the p-hat histogram and the group-size mix, as a wandb histogram and table."""
+    for logger in loggers:
+        run = getattr(logger, "experiment", None)
+        if not hasattr(run, "summary"):
+            continue
+        import wandb
+
+        payload: dict[str, Any] = {}
+        if profile.outcomes.size:
+            payload["data/p_hat"] = wandb.Histogram(profile.success_rates().tolist(), num_bins=profile.num_samples + 1)
+        mix = summary.get("data/group_size_mix", {})
+        table = wandb.Table(columns=["group_size", "queries", "rollouts_per_epoch"],
+                            data=[[int(g), int(n), int(g) * int(n)] for g, n in sorted(mix.items())])
+        payload["data/group_size_mix"] = table
+        run.log(payload, commit=True)
 
 
 def _wandb_logged_in() -> bool:
@@ -146,8 +182,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     callbacks = [evaluator, stop]
     if cfg.checkpoint.every_n_steps:
         callbacks.append(StepCheckpoint(run_dir / "checkpoints", cfg.checkpoint.every_n_steps, cfg.checkpoint.keep_all))
+    loggers = build_loggers(cfg, run_dir)
+    log_data_to_wandb(loggers, profile, data_summary)
     trainer = pl.Trainer(
-        logger=build_loggers(cfg, run_dir), callbacks=callbacks, max_epochs=1, max_steps=-1,
+        logger=loggers, callbacks=callbacks, max_epochs=1, max_steps=-1,
         enable_checkpointing=False, num_sanity_val_steps=0, log_every_n_steps=1, default_root_dir=str(run_dir),
         **OmegaConf.to_container(cfg.trainer, resolve=True),
     )

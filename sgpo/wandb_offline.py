@@ -52,16 +52,28 @@ def read_records(path: str | Path) -> Iterator[Any]:
         yield record
 
 
-def _item_key(item) -> str:
-    return item.key or "/".join(item.nested_key)
+def _put(row: dict[str, Any], item) -> None:
+    """Store one item; media (histograms, tables) arrive as nested keys ["data/p_hat", "_type"]."""
+    value = json.loads(item.value_json)
+    if item.key:
+        row[item.key] = value
+        return
+    *parents, leaf = list(item.nested_key)
+    node = row
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
 
 
 def read_history(path: str | Path) -> list[dict[str, Any]]:
-    """Every logged history row of a run file, values JSON-decoded."""
+    """Every logged history row of a run file, values JSON-decoded (media as nested dicts)."""
     rows = []
     for record in read_records(path):
         if record.WhichOneof("record_type") == "history":
-            rows.append({_item_key(i): json.loads(i.value_json) for i in record.history.item})
+            row: dict[str, Any] = {}
+            for item in record.history.item:
+                _put(row, item)
+            rows.append(row)
     return rows
 
 
@@ -71,5 +83,15 @@ def read_summary(path: str | Path) -> dict[str, Any]:
     for record in read_records(path):
         if record.WhichOneof("record_type") == "summary":
             for item in record.summary.update:
-                summary[_item_key(item)] = json.loads(item.value_json)
+                _put(summary, item)
     return summary
+
+
+def read_run_info(path: str | Path) -> dict[str, Any]:
+    """The run record: id, project, group, tags (the last run record wins)."""
+    info: dict[str, Any] = {}
+    for record in read_records(path):
+        if record.WhichOneof("record_type") == "run":
+            run = record.run
+            info = {"run_id": run.run_id, "project": run.project, "group": run.run_group, "tags": list(run.tags)}
+    return info

@@ -40,6 +40,7 @@ from sgpo.io import atomic_write_json
 from sgpo.models import load_policy, model_summary, weights_fingerprint
 from sgpo.profiling import store
 from sgpo.profiling.report import save_histogram, summary_table
+from sgpo.profiling.sweep import sweep_max_num_samples
 from sgpo.tasks import Query, build_task
 
 log = logging.getLogger(__name__)
@@ -90,21 +91,31 @@ class ProfileJob:
 
 
 def get_profile(cfg: DictConfig) -> tuple[store.DifficultyProfile, Path]:
-    """The profile ``cfg`` asks for (k = profile.num_samples), from cache or freshly sampled."""
+    """The profile ``cfg`` asks for (k = profile.num_samples), from cache or freshly sampled.
+
+    Inside a multirun that sweeps ``profile.num_samples`` (and with ``profile.share_across_sweep``),
+    the largest k of the sweep is drawn once and every job keeps its first k outcomes.
+    """
     job = ProfileJob(cfg)
+    want = job.k
+    draw = max(want, sweep_max_num_samples() or 0) if cfg.profile.get("share_across_sweep", True) else want
     job.group_dir.mkdir(parents=True, exist_ok=True)
+    # One lock per fingerprint (k is not in it): parallel jobs of a sweep wait for the one profiling.
     with FileLock(str(job.group_dir / f".{job.fingerprint[:16]}.lock")):
-        hit = None if cfg.profile.force else store.find_complete(job.group_dir, job.fingerprint, job.k)
+        hit = None if cfg.profile.force else store.find_complete(job.group_dir, job.fingerprint, want)
         if hit is not None:
             profile = store.load_profile(hit)
-            note = "" if profile.num_samples == job.k else f" (first {job.k} of its {profile.num_samples} samples)"
+            note = "" if profile.num_samples == want else f" (first {want} of its {profile.num_samples} samples)"
             log.info("reusing cached profile %s%s", hit, note)
-            print(f"reusing cached profile {hit}{note}", flush=True)
-            return profile.prefix(job.k), hit
+            return profile.prefix(want), hit
+        if draw > want:
+            log.info("profiling k=%d, the largest profile.num_samples of this sweep, once for every job; "
+                     "this job uses the first %d", draw, want)
+            job.k = draw
         folder = job.folder_for(job.k)
         if cfg.profile.force and folder.exists():
             shutil.rmtree(folder)
-        return sample_profile(job, folder), folder
+        return sample_profile(job, folder).prefix(want), folder
 
 
 def _plan(job: ProfileJob, folder: Path) -> dict[str, Any]:

@@ -10,6 +10,9 @@ seeds, with the min-max spread):
 - final pass@1 at equal total compute (every run read at the smallest final budget of all);
 - shares of total FLOPs wasted on zero-advantage groups and spent on profiling.
 
+When the runs of a method differ in k (``profile.num_samples``) or the allocation rule (a
+sweep), each setting is its own row, and a k x allocation table and heat-map are added.
+
 ``--benchmarks`` also copies the table and plot to BENCHMARKS.md / BENCHMARKS.json at the repo root.
 """
 
@@ -20,13 +23,13 @@ import json
 import platform
 import shutil
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 import sgpo
+from sgpo.report import sweep
 from sgpo.report.plots import plot_group_mix, plot_pass1_vs_flops
 from sgpo.report.runs import Run, flops_to_reach, pass1_at, read_multirun
 
@@ -66,6 +69,17 @@ def summarize(groups: dict[str, list[Run]], target: float, baseline: str = "grpo
         ok = base is not None and np.isfinite(base) and np.isfinite(m["flops_to_target"])
         m["ratio_vs_grpo"] = float(base / m["flops_to_target"]) if ok else None
     return {"target_pass1": target, "equal_compute_flops": equal_budget, "baseline": baseline, "methods": methods}
+
+
+def _finite_or_null(obj):
+    """JSON has no Infinity/NaN: a target never reached is written as null."""
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite_or_null(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite_or_null(v) for v in obj]
+    return obj
 
 
 def _fmt_flops(x: float) -> str:
@@ -115,17 +129,26 @@ def main(argv: list[str] | None = None) -> dict:
 
     renames = dict(item.split("=", 1) for item in args.rename)
     runs = read_multirun(args.folder)
+    by_method: dict[str, list[Run]] = {}
+    for r in runs:
+        r.method = renames.get(r.method, r.method)
+        by_method.setdefault(r.method, []).append(r)
+    # A method swept over k or allocation rules is split into one group per swept setting.
+    swept = [k for k in (sweep.ROW_KEY, sweep.COL_KEY) if any(k in sweep.varying_keys(m) for m in by_method.values())]
     groups: dict[str, list[Run]] = {}
     for r in runs:
-        groups.setdefault(renames.get(r.method, r.method), []).append(r)
+        groups.setdefault(sweep.label(r, swept), []).append(r)
     if args.target is not None:
         target, source = args.target, "given"
     elif args.baseline in groups:
         target = float(statistics.median(float(r.metrics["test/pass@1"]) for r in groups[args.baseline]))
         source = f"{args.baseline}'s final pass@1, median over seeds"
     else:
-        sys.exit(f"no {args.baseline!r} runs in {args.folder}: pass --target")
+        target = float(statistics.median(float(r.metrics["test/pass@1"]) for r in runs))
+        source = f"no {args.baseline!r} runs: median final pass@1 of all {len(runs)} runs"
     report = summarize(groups, target, args.baseline)
+    if swept:
+        report["sweep"] = sweep.grid(runs, target)
     report.update(target_source=source, made=time.strftime("%Y-%m-%d %H:%M %Z"),
                   machine=f"{platform.machine()}, {__import__('os').cpu_count()} CPU cores, {platform.platform()}",
                   command=args.command, sgpo_version=sgpo.__version__)
@@ -136,8 +159,12 @@ def main(argv: list[str] | None = None) -> dict:
     hist = Path(profiled[0]) / "p_hat_hist.png" if profiled else None
     if hist is not None and hist.is_file():
         shutil.copy(hist, folder / "p_hat_hist.png")
-    (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
-    (folder / "REPORT.md").write_text(markdown(report, folder, args.command))
+    text = markdown(report, folder, args.command)
+    if "sweep" in report:
+        sweep.plot_heatmap(report["sweep"], folder / "sweep_heatmap.png")
+        text += "\n".join(sweep.markdown(report["sweep"]))
+    (folder / "report.json").write_text(json.dumps(_finite_or_null(report), indent=2) + "\n")
+    (folder / "REPORT.md").write_text(text)
     print((folder / "REPORT.md").read_text())
     if args.benchmarks:
         root = sgpo.ROOT_DIR
@@ -146,9 +173,11 @@ def main(argv: list[str] | None = None) -> dict:
         for png in ("pass1_vs_flops.png", "group_mix.png", "p_hat_hist.png"):
             if (folder / png).is_file():
                 shutil.copy(folder / png, assets / png)
-        text = markdown(report, folder, args.command).replace("](", "](benchmarks/")
-        (root / "BENCHMARKS.md").write_text(text)
-        (root / "BENCHMARKS.json").write_text(json.dumps(report, indent=2) + "\n")
+        for png in ("sweep_heatmap.png",):
+            if (folder / png).is_file():
+                shutil.copy(folder / png, assets / png)
+        (root / "BENCHMARKS.md").write_text(text.replace("](", "](benchmarks/"))
+        (root / "BENCHMARKS.json").write_text(json.dumps(_finite_or_null(report), indent=2) + "\n")
     return report
 
 
