@@ -9,6 +9,8 @@ from typing import Any
 import pytorch_lightning as pl
 
 from sgpo.evaluation import evaluate
+from sgpo.faults import crash_point
+from sgpo.io import atomic_write, atomic_write_text, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +72,42 @@ class StepCheckpoint(pl.Callback):
         if self.every > 0 and module.rollout_step % self.every == 0 and module.rollout_step > 0:
             self.dirpath.mkdir(parents=True, exist_ok=True)
             if self.keep_all:
-                trainer.save_checkpoint(self.dirpath / f"step-{module.rollout_step}.ckpt")
-            trainer.save_checkpoint(self.dirpath / "last.ckpt")
+                save_checkpoint(trainer, self.dirpath / f"step-{module.rollout_step}.ckpt")
+            save_checkpoint(trainer, self.dirpath / "last.ckpt")
+            crash_point(f"train:checkpoint:{module.rollout_step}")
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing, truncated or modified."""
+
+
+def checksum_path(ckpt: Path) -> Path:
+    return ckpt.with_name(ckpt.name + ".sha256")
+
+
+def save_checkpoint(trainer, path: Path) -> None:
+    """Write the checkpoint to a temporary file, rename it into place, then its sha256 beside it.
+
+    A kill or a full disk mid-write leaves the previous checkpoint (and its checksum) intact.
+    """
+    atomic_write(path, lambda tmp: trainer.save_checkpoint(tmp))
+    atomic_write_text(checksum_path(path), file_sha256(path) + "\n")
+
+
+def verify_checkpoint(path: str | Path) -> None:
+    """Refuse a checkpoint whose sha256 does not match the one written with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"ckpt_path={path}: no such checkpoint file")
+    sidecar = checksum_path(path)
+    if not sidecar.is_file():
+        log.warning("%s has no checksum file (%s): cannot verify it", path, sidecar.name)
+        return
+    want = sidecar.read_text().strip()
+    if file_sha256(path) != want:
+        raise CheckpointError(
+            f"ckpt_path={path}: checksum does not match {sidecar.name} (truncated or modified); "
+            f"resume from another checkpoint (keep them with checkpoint.keep_all=true) or start again")
 
 
 class StopRules(pl.Callback):

@@ -242,6 +242,11 @@ class SGPOModule(pl.LightningModule):
     def _log_step(self, rewards_t, specs, completions, adv_metrics, step_metrics, updates, skipped, phase) -> None:
         self.counters["train/skipped_updates"] += skipped
         comps = [c for cs in completions for c in cs]
+        # Running totals of the degenerate cases, so a run that hits them says so in its logs.
+        self.counters["train/truncated_total"] += sum(c.finish_reason == "length" for c in comps)
+        self.counters["train/empty_completions_total"] += sum(not c.text.strip() for c in comps)
+        self.counters["train/zero_adv_groups_total"] += round(adv_metrics["frac_zero_adv_groups"] * len(specs))
+        self.counters["train/steps_without_update"] += int(updates == 0)
         metrics = {
             "train/reward_mean": float(rewards_t.mean()) if len(rewards_t) else 0.0,
             "train/frac_zero_adv_groups": adv_metrics["frac_zero_adv_groups"],

@@ -18,7 +18,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from sgpo.callbacks import Evaluator, StepCheckpoint, StopRules
+from sgpo.callbacks import Evaluator, StepCheckpoint, StopRules, verify_checkpoint
 from sgpo.data.datamodule import ProfiledDataModule
 from sgpo.engines import build_engine
 from sgpo.engines.base import SamplingParams
@@ -56,6 +56,39 @@ def validate(cfg: DictConfig) -> None:
     for key, value, ok, want in checks:
         if not ok(value):
             raise ValueError(f"{key}={value} must be {want}")
+    validate_data_policy(cfg)
+
+
+def validate_data_policy(cfg: DictConfig) -> None:
+    """Registry names and data-policy ranges, checked before any profiling or loading work.
+
+    Unknown names raise the registry's KeyError, which lists the valid ones; out-of-range
+    values name their key.
+    """
+    from sgpo.algos.losses import LOSSES
+    from sgpo.data import ALLOCATIONS, CURRICULA, FILTERS
+    from sgpo.engines import ENGINES
+    from sgpo.profiling.runner import validate_profile_cfg
+    from sgpo.tasks import TASKS
+
+    for registry, key in ((FILTERS, "filter.name"), (ALLOCATIONS, "allocation.name"), (CURRICULA, "curriculum.name"),
+                          (LOSSES, "loss.name"), (ENGINES, "engine.name"), (TASKS, "task.type")):
+        name = OmegaConf.select(cfg, key)
+        if name not in registry:
+            raise KeyError(f"{key}={name!r} is not registered; valid: {', '.join(registry.names())}")
+    for key in ("filter.trivial_threshold", "filter.keep_unsolvable"):
+        value = OmegaConf.select(cfg, key)
+        if value is not None and not 0.0 <= float(value) <= 1.0:
+            raise ValueError(f"{key}={value} must be in [0, 1]")
+    sizes = {key: OmegaConf.select(cfg, key) for key in ("allocation.g_min", "allocation.g_max", "allocation.group_size")}
+    for key, value in sizes.items():
+        if value is not None and int(value) < 2:
+            raise ValueError(f"{key}={value}: a group needs at least 2 rollouts for an advantage")
+    largest = max(int(v) for v in sizes.values() if v is not None) if any(v is not None for v in sizes.values()) else 2
+    if int(cfg.data.rollouts_per_step) < largest:
+        raise ValueError(f"data.rollouts_per_step={cfg.data.rollouts_per_step} is smaller than the largest group this "
+                         f"allocation can give ({largest}); raise it to at least {largest}")
+    validate_profile_cfg(cfg)
 
 
 def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
@@ -147,6 +180,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     run_dir = run_dir_of(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
 
+    if cfg.ckpt_path:
+        verify_checkpoint(cfg.ckpt_path)  # before any work: a damaged checkpoint is refused at start
     task = build_task(cfg.task)
     profile, profile_dir = get_profile(cfg) if cfg.profile.enabled else unprofiled(cfg, task)
     profile_flops = profile.meta.get("profile_flops", 0.0)

@@ -39,7 +39,7 @@ def test_malformed_row_names_file_line_and_field(tmp_path, line, message):
 def test_missing_file_and_empty_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.jsonl"):
         read_jsonl(tmp_path / "nope.jsonl", "prompt", "answer")
-    with pytest.raises(DataError, match="no rows"):
+    with pytest.raises(DataError, match="no usable rows"):
         read_jsonl(write(tmp_path, [""]), "prompt", "answer")
 
 

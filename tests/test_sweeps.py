@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO, run_cli
 from hydra import compose, initialize_config_dir
-
-from tests.conftest import REPO, run_cli
 
 CONF = REPO / "conf"
 

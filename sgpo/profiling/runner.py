@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 import sgpo
 from sgpo.engines import SamplingParams, build_engine
 from sgpo.engines.base import derive_seed
+from sgpo.faults import crash_point
 from sgpo.flops import ModelShape, rollouts_forward_flops
 from sgpo.io import atomic_write_json
 from sgpo.models import load_policy, model_summary, weights_fingerprint
@@ -102,6 +103,8 @@ def get_profile(cfg: DictConfig) -> tuple[store.DifficultyProfile, Path]:
     job.group_dir.mkdir(parents=True, exist_ok=True)
     # One lock per fingerprint (k is not in it): parallel jobs of a sweep wait for the one profiling.
     with FileLock(str(job.group_dir / f".{job.fingerprint[:16]}.lock")):
+        if not cfg.profile.force:
+            _set_aside_damaged(job)
         hit = None if cfg.profile.force else store.find_complete(job.group_dir, job.fingerprint, want)
         if hit is not None:
             profile = store.load_profile(hit)
@@ -116,6 +119,21 @@ def get_profile(cfg: DictConfig) -> tuple[store.DifficultyProfile, Path]:
         if cfg.profile.force and folder.exists():
             shutil.rmtree(folder)
         return sample_profile(job, folder).prefix(want), folder
+
+
+def _set_aside_damaged(job: ProfileJob) -> None:
+    """Move finished profiles of this fingerprint that fail their checksum out of the way.
+
+    A truncated or modified profile.parquet, or an unreadable meta.json, is renamed to
+    ``<folder>.corrupt-<time>`` (kept for inspection: nothing is deleted) and profiled again.
+    """
+    for folder in store.finished_folders(job.group_dir, job.fingerprint):
+        try:
+            store.load_profile(folder, verify=True)
+        except store.CacheError as err:
+            aside = folder.with_name(f"{folder.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+            folder.rename(aside)
+            log.warning("cached profile failed its check (%s); moved it to %s and profiling again", err, aside)
 
 
 def _plan(job: ProfileJob, folder: Path) -> dict[str, Any]:
@@ -157,13 +175,27 @@ def _sample_chunk(job: ProfileJob, engine, index: int, start: int, stop: int) ->
     return rows, flops
 
 
+def _part_ok(path: Path) -> bool:
+    """A finished chunk file that still reads; a damaged one is set aside (and its chunk redone)."""
+    if not path.is_file():
+        return False
+    try:
+        pq.read_metadata(path)
+        return True
+    except Exception as err:
+        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        path.rename(aside)
+        log.warning("chunk file %s is unreadable (%s); moved to %s, sampling that chunk again", path, err, aside)
+        return False
+
+
 def sample_profile(job: ProfileJob, folder: Path) -> store.DifficultyProfile:
     parts_dir = folder / store.PARTS_DIR
     parts_dir.mkdir(parents=True, exist_ok=True)
     plan = _plan(job, folder)
     size = int(plan["chunk_queries"])
     chunks = [(i, s, min(s + size, len(job.queries))) for i, s in enumerate(range(0, len(job.queries), size))]
-    done = {i for i, _, _ in chunks if (parts_dir / f"part-{i:05d}.parquet").is_file()}
+    done = {i for i, _, _ in chunks if _part_ok(parts_dir / f"part-{i:05d}.parquet")}
     if done:
         print(f"resuming {folder}: {len(done)} of {len(chunks)} chunks already done", flush=True)
     engine = build_engine(job.cfg.engine, job.model, job.tokenizer, job.cfg.model.path, seed=int(job.cfg.seed))
@@ -178,6 +210,7 @@ def sample_profile(job: ProfileJob, folder: Path) -> store.DifficultyProfile:
         table = store.rows_to_table(rows).replace_schema_metadata(
             {"wall_s": str(time.time() - t0), "flops": repr(flops)})
         store.write_parquet(parts_dir / f"part-{index:05d}.parquet", table)
+        crash_point(f"profile:chunk:{index}")
         rollouts += (stop - start) * job.k
         bar.update(stop - start)
         bar.set_postfix(rollouts_per_s=f"{rollouts / max(time.time() - started, 1e-9):.0f}")
@@ -214,6 +247,7 @@ def finalize(job: ProfileJob, folder: Path, part_paths: list[Path]) -> store.Dif
     atomic_write_json(folder / store.SUMMARY_FILE, summary)
     save_histogram(profile.outcomes, folder / store.HIST_FILE,
                    f"{job.cfg.task.name} / {job.cfg.model.name}: p-hat over {profile.num_queries} queries, k={job.k}")
+    crash_point("profile:before_cleanup")
     shutil.rmtree(folder / store.PARTS_DIR, ignore_errors=True)
     return profile
 

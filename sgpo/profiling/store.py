@@ -17,6 +17,7 @@ of exactly those samples.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sgpo.faults import crash_point
 from sgpo.flops import ModelShape, sequence_forward_flops
 from sgpo.io import atomic_write, atomic_write_json, file_sha256
 
@@ -194,15 +196,20 @@ def load_profile(folder: str | Path, verify: bool = True) -> DifficultyProfile:
 def save_profile(folder: Path, profile_table: pa.Table, meta: dict[str, Any]) -> None:
     """Write profile.parquet, then meta.json (with its checksum) last: the completion marker."""
     write_parquet(folder / PROFILE_FILE, profile_table)
+    crash_point("profile:before_meta")
     atomic_write_json(folder / META_FILE, dict(meta, sha256=file_sha256(folder / PROFILE_FILE)))
+
+
+def finished_folders(group_dir: Path, fingerprint: str) -> list[Path]:
+    """Folders named ``<fingerprint[:16]>-k<k>`` holding a meta.json (set-aside copies excluded)."""
+    pattern = re.compile(rf"{re.escape(fingerprint[:16])}-k[0-9]+")
+    return sorted(f for f in group_dir.glob(f"{fingerprint[:16]}-k*") if pattern.fullmatch(f.name) and is_complete(f))
 
 
 def find_complete(group_dir: Path, fingerprint: str, min_samples: int) -> Path | None:
     """The complete profile of this fingerprint with the fewest samples >= ``min_samples``."""
     best: tuple[int, Path] | None = None
-    for folder in group_dir.glob(f"{fingerprint[:16]}-k*"):
-        if not is_complete(folder):
-            continue
+    for folder in finished_folders(group_dir, fingerprint):
         meta = read_json(folder / META_FILE)
         if meta.get("fingerprint") != fingerprint:
             continue
