@@ -39,7 +39,7 @@ class SGPOModule(pl.LightningModule):
     def __init__(self, policy: torch.nn.Module, tokenizer, task: Task, train_queries: list[Query],
                  engine_factory: Callable[[torch.nn.Module], Engine], sampling: SamplingParams, loss: dict[str, Any],
                  algo: dict[str, Any], optim: dict[str, Any], profile_flops: float = 0.0, seed: int = 0,
-                 reference: torch.nn.Module | None = None) -> None:
+                 reference: torch.nn.Module | None = None, encode: Callable[[str], list[int]] | None = None) -> None:
         super().__init__()
         self.automatic_optimization = False
         self.policy = policy
@@ -47,7 +47,8 @@ class SGPOModule(pl.LightningModule):
         self.tokenizer = tokenizer
         self.task = task
         self.train_queries = train_queries
-        self.prompt_ids = [tokenizer(task.prompt_text(q)).input_ids for q in train_queries]
+        encode = encode or (lambda text: tokenizer(text).input_ids)  # chat models pass sgpo.prompts.prompt_encoder
+        self.prompt_ids = [encode(task.prompt_text(q)) for q in train_queries]
         self.engine_factory = engine_factory
         self.engine: Engine | None = None
         self.sampling = sampling

@@ -23,11 +23,12 @@ from sgpo.data.datamodule import ProfiledDataModule
 from sgpo.engines import build_engine
 from sgpo.engines.base import SamplingParams
 from sgpo.io import atomic_write_json
-from sgpo.models import load_policy
+from sgpo.models import load_policy, prepare_model
 from sgpo.module import SGPOModule
 from sgpo.profiling.runner import get_profile
 from sgpo.profiling.store import DifficultyProfile
 from sgpo.profiling.sweep import multirun_dir
+from sgpo.prompts import encode_queries, prompt_encoder
 from sgpo.tasks import build_task
 
 log = logging.getLogger(__name__)
@@ -182,6 +183,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     if cfg.ckpt_path:
         verify_checkpoint(cfg.ckpt_path)  # before any work: a damaged checkpoint is refused at start
+    prepare_model(cfg.model)  # GGUF-shipped models: dequantise into model.path once
     task = build_task(cfg.task)
     profile, profile_dir = get_profile(cfg) if cfg.profile.enabled else unprofiled(cfg, task)
     profile_flops = profile.meta.get("profile_flops", 0.0)
@@ -192,6 +194,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     log.info("data: %s", json.dumps(data_summary))
 
     policy, tokenizer = load_policy(cfg.model.path, cfg.model.dtype)
+    encode = prompt_encoder(tokenizer, cfg.model)
     reference = None
     if cfg.loss.get("beta"):
         reference, _ = load_policy(cfg.model.path, cfg.model.dtype)
@@ -204,13 +207,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     module = SGPOModule(policy, tokenizer, task, datamodule.queries, engine_factory, sampling,
                         OmegaConf.to_container(cfg.loss), OmegaConf.to_container(cfg.algo),
                         OmegaConf.to_container(cfg.optim), profile_flops=float(profile_flops), seed=int(cfg.seed),
-                        reference=reference)
+                        reference=reference, encode=encode)
     module.sampler = datamodule.sampler
 
     eval_splits = {}
     for split in cfg.eval.splits:
         queries = task.split(split)[: cfg.eval.max_queries] if cfg.eval.max_queries else task.split(split)
-        eval_splits[split] = (queries, [tokenizer(task.prompt_text(q)).input_ids for q in queries])
+        eval_splits[split] = (queries, encode_queries(encode, task, queries))
     evaluator = Evaluator(eval_splits, cfg.eval.every_n_steps, cfg.eval.k, cfg.rollout.max_new_tokens,
                           cfg.eval.temperature, seed=int(cfg.seed))
     stop = StopRules(cfg.train.max_steps, cfg.train.max_total_flops)

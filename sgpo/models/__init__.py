@@ -34,6 +34,18 @@ def load_policy(path: str, dtype: str = "float32", device: str = "cpu") -> tuple
     return model.to(device).eval(), tokenizer
 
 
+def prepare_model(model_cfg) -> str:
+    """Make ``model.path`` loadable: for a GGUF-shipped model (``model.gguf``), dequantise it there once."""
+    gguf = model_cfg.get("gguf")
+    if gguf:
+        from pathlib import Path
+
+        from sgpo.models.gguf import gguf_file, materialize
+
+        materialize(gguf_file(gguf["package"], gguf["file"]), Path(model_cfg["path"]))
+    return str(model_cfg["path"])
+
+
 def weights_fingerprint(model: torch.nn.Module) -> str:
     """sha256 over every parameter and buffer (name, dtype, shape, bytes), in name order."""
     digest = hashlib.sha256()
@@ -48,4 +60,4 @@ def model_summary(model: PreTrainedModel) -> dict[str, Any]:
     return {"parameters": sum(p.numel() for p in model.parameters()), "architecture": type(model).__name__}
 
 
-__all__ = ["load_policy", "weights_fingerprint", "model_summary", "resolve_dtype"]
+__all__ = ["load_policy", "weights_fingerprint", "model_summary", "prepare_model", "resolve_dtype"]

@@ -38,10 +38,11 @@ from sgpo.engines.base import derive_seed
 from sgpo.faults import crash_point
 from sgpo.flops import ModelShape, rollouts_forward_flops
 from sgpo.io import atomic_write_json
-from sgpo.models import load_policy, model_summary, weights_fingerprint
+from sgpo.models import load_policy, model_summary, prepare_model, weights_fingerprint
 from sgpo.profiling import store
 from sgpo.profiling.report import save_histogram, summary_table
 from sgpo.profiling.sweep import sweep_max_num_samples
+from sgpo.prompts import encode_queries, prompt_encoder
 from sgpo.tasks import Query, build_task
 
 log = logging.getLogger(__name__)
@@ -72,9 +73,10 @@ class ProfileJob:
         self.task = build_task(cfg.task)
         queries = self.task.split(p.split)
         self.queries: list[Query] = queries[: p.max_queries] if p.max_queries else queries
+        prepare_model(cfg.model)
         self.model, self.tokenizer = load_policy(cfg.model.path, cfg.model.dtype)
         self.shape = ModelShape.from_config(self.model.config)
-        self.prompt_ids = [self.tokenizer(self.task.prompt_text(q)).input_ids for q in self.queries]
+        self.prompt_ids = encode_queries(prompt_encoder(self.tokenizer, cfg.model), self.task, self.queries)
         self.sampling = SamplingParams(float(p.temperature), float(p.top_p), int(p.max_new_tokens))
         self.components = {
             "weights": weights_fingerprint(self.model),

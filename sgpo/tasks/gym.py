@@ -1,0 +1,74 @@
+"""reasoning-gym: any of its ~100 procedural generators by name, scored by its own scorer.
+
+Splits are drawn with different seeds (train: ``seed``, val: ``seed + 1``, test: ``seed + 2``)
+and de-duplicated by question, so no question appears in two splits. The model is asked to put
+its answer in ``<answer>...</answer>``; that tag's content goes to the generator's
+``score_answer`` (a reward in [0, 1]). Needs the ``gym`` extra (``pip install sgpo[gym]``).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sgpo.tasks.base import Query, Task, query_id
+from sgpo.tasks.math_answers import MAX_TAIL_CHARS, clean
+
+log = logging.getLogger(__name__)
+
+INSTRUCTION = "Give your final answer inside <answer></answer> tags, e.g. <answer>42</answer>."
+
+
+class ReasoningGymTask(Task):
+    name = "reasoning_gym"
+
+    def __init__(self, generator: str, seed: int = 0, num_train: int = 1024, num_val: int = 128, num_test: int = 256,
+                 instruction: str = INSTRUCTION, generator_args: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        try:
+            import reasoning_gym
+        except ImportError as err:
+            raise ImportError("task=reasoning_gym needs the reasoning-gym package: pip install 'sgpo[gym]'") from err
+        from reasoning_gym.factory import DATASETS
+
+        if generator not in DATASETS:
+            raise KeyError(f"task.name={generator!r} is not a reasoning_gym generator; valid: {', '.join(sorted(DATASETS))}")
+        for key, value in (("task.num_train", num_train), ("task.num_val", num_val), ("task.num_test", num_test)):
+            if value < 0:
+                raise ValueError(f"{key}={value} must be >= 0")
+        self.instruction = instruction
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.datasets: dict[str, Any] = {}
+        seen: set[str] = set()
+        for offset, (split, size) in enumerate((("train", num_train), ("val", num_val), ("test", num_test))):
+            dataset = reasoning_gym.create_dataset(generator, size=max(size, 1), seed=seed + offset,
+                                                   **dict(generator_args or {}))
+            self.datasets[split] = dataset
+            queries = []
+            for index in range(size):
+                entry = dataset[index]
+                qid = query_id(entry["question"])
+                if qid in seen:  # the same question drawn for two splits stays in the first
+                    continue
+                seen.add(qid)
+                self.entries[qid] = {"split": split, "index": index, "entry": entry}
+                queries.append(Query(id=qid, prompt=entry["question"], answer=str(entry["answer"]),
+                                     meta={"generator": generator, "index": index}))
+            self._splits[split] = queries
+
+    def prompt_text(self, query: Query) -> str:
+        return f"{query.prompt}\n\n{self.instruction}".strip() if self.instruction else query.prompt
+
+    def score(self, query: Query, completion: str) -> float:
+        from reasoning_gym.utils import extract_answer
+
+        found = self.entries[query.id]
+        answer = extract_answer(clean(completion[-MAX_TAIL_CHARS:]))
+        if answer is None:
+            return 0.0
+        try:  # the generator's own scorer; a crash on hostile text is a wrong answer
+            reward = float(self.datasets[found["split"]].score_answer(answer=answer, entry=found["entry"]))
+        except Exception as err:
+            log.debug("reasoning_gym scorer failed (%s): scored 0", err)
+            return 0.0
+        return min(max(reward, 0.0), 1.0)
