@@ -71,6 +71,27 @@ class SGPOModule(pl.LightningModule):
                                  betas=tuple(self.optim_cfg.get("betas", (0.9, 0.999))),
                                  weight_decay=float(self.optim_cfg.get("weight_decay", 0.0)))
 
+    def setup(self, stage: str) -> None:
+        # The data module re-builds its sampler for this rank in its own setup (which runs first).
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if datamodule is not None and getattr(datamodule, "sampler", None) is not None:
+            self.sampler = datamodule.sampler
+        if self.world_size > 1 and self.algo.get("dynamic_sampling"):
+            raise ValueError("algo.dynamic_sampling (DAPO) needs the same number of generation batches on every rank; "
+                             "it is not supported with several processes yet: use trainer.devices=1")
+
+    @property
+    def world_size(self) -> int:
+        return int(self.trainer.world_size) if self._trainer is not None else 1
+
+    def _global_sum(self, values: list[float]) -> list[float]:
+        """Sum over ranks (identity in a single process)."""
+        if self.world_size == 1:
+            return values
+        total = self.trainer.strategy.reduce(torch.tensor(values, dtype=torch.float64, device=self.device),
+                                             reduce_op="sum")
+        return [float(v) for v in total.tolist()]
+
     def on_fit_start(self) -> None:
         self.policy.train()
 
@@ -162,6 +183,7 @@ class SGPOModule(pl.LightningModule):
         if step is None:
             self.data_exhausted = True
             return
+        before = (self.ledger.rollout, self.ledger.train, self.ledger.wasted)
         phase_index = self.sampler.state.phase
         started = time.perf_counter()
         specs, completions, rewards = self.collect(self.sampler.local(step))
@@ -185,6 +207,12 @@ class SGPOModule(pl.LightningModule):
         updates, skipped, step_metrics = self._update(batch_all, train_rows, lengths)
         if self.engine is not None and updates:
             self.engine.sync_weights(self.policy)
+        if self.world_size > 1:  # the ledger counts every rank's FLOPs: the budget is the job's, not a rank's
+            deltas = self._global_sum([now - then for now, then in
+                                       zip((self.ledger.rollout, self.ledger.train, self.ledger.wasted), before)])
+            self.ledger.rollout, self.ledger.train, self.ledger.wasted = (b + d for b, d in zip(before, deltas))
+            reward_sum, count = self._global_sum([float(rewards_t.sum()), float(len(rewards_t))])
+            rewards_t = torch.full((max(1, int(count)),), reward_sum / max(count, 1.0))  # the global mean, for logs/plateau
         self.rollout_step += 1
         step_metrics["perf/tokens_per_s"] = sum(lengths) / max(time.perf_counter() - started, 1e-9)
         self._log_step(rewards_t, specs, completions, adv_metrics, step_metrics, updates, skipped, phase_index)
@@ -196,7 +224,13 @@ class SGPOModule(pl.LightningModule):
         temperature = self.sampling.temperature or 1.0
         metrics: dict[str, float] = {}
         updates = skipped = 0
-        if len(train_rows) == 0:
+        distributed = self.world_size > 1
+        if distributed:  # every rank must run the same number of backward passes (gradient all-reduce)
+            if self._global_sum([float(len(train_rows))])[0] == 0:
+                return 0, 0, metrics
+            if len(train_rows) == 0:
+                return self._null_updates(batch_all, iterations * minibatches, temperature)
+        elif len(train_rows) == 0:
             return 0, 0, metrics
         batch = batch_all.select(train_rows)
         trained_lengths = [lengths[i] for i in train_rows.tolist()]
@@ -211,7 +245,11 @@ class SGPOModule(pl.LightningModule):
         generator = torch.Generator().manual_seed(derive_seed(self.seed, self.rollout_step, 99))
         for _ in range(iterations):
             order = torch.randperm(len(batch), generator=generator)
-            for chunk in order.chunk(minibatches):
+            for chunk in torch.tensor_split(order, minibatches):
+                if len(chunk) == 0:  # fewer rows than minibatches
+                    if distributed:
+                        updates += self._null_pass(opt, batch_all, temperature)
+                    continue
                 mb = batch.select(chunk)
                 logp = token_logprobs(self.policy, mb.input_ids, mb.attention_mask, temperature)
                 old_mb = old[chunk] if old is not None else logp.detach()
@@ -220,7 +258,10 @@ class SGPOModule(pl.LightningModule):
                 chunk_flops = [sequence_train_flops(self.shape, trained_lengths[i]) for i in chunk.tolist()]
                 self.ledger.train += float(sum(chunk_flops))
                 self.ledger.wasted += float(sum(f for f, a in zip(chunk_flops, mb.advantages.tolist()) if a == 0))
-                if not torch.isfinite(loss):
+                finite = bool(torch.isfinite(loss))
+                if distributed:  # one rank's NaN skips the update everywhere
+                    finite = self._global_sum([float(not finite)])[0] == 0
+                if not finite:
                     skipped += 1
                     log.warning("non-finite loss (%s) at rollout step %d: update skipped", loss.item(),
                                 self.rollout_step)
@@ -239,6 +280,29 @@ class SGPOModule(pl.LightningModule):
                 updates += 1
                 metrics = {**m, "actor/grad_norm": float(grad_norm), "actor/loss": float(loss.detach())}
         return updates, skipped, metrics
+
+    def _null_pass(self, opt, batch_all, temperature: float) -> bool:
+        """One update with zero gradient from this rank, making the same collective calls as a real pass
+        (finite-loss vote, backward all-reduce, optimiser step) so ranks stay in step and in sync.
+        Returns whether the update happened (False when another rank's loss was not finite)."""
+        if self._global_sum([0.0])[0] != 0:  # some rank's loss is not finite: every rank skips
+            return False
+        opt.zero_grad(set_to_none=True)
+        row = batch_all.select(torch.arange(1))
+        logp = token_logprobs(self.policy, row.input_ids, row.attention_mask, temperature)
+        self.manual_backward(logp.sum() * 0.0)  # receives the other ranks' averaged gradients
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(), float(self.optim_cfg.get("grad_clip", 1.0)))
+        if not torch.isfinite(grad_norm):
+            opt.zero_grad(set_to_none=True)
+            return False
+        opt.step()
+        return True
+
+    def _null_updates(self, batch_all, passes: int, temperature: float):
+        """This rank has nothing to train on but others do: join every one of their passes."""
+        opt = self.optimizers()
+        done = sum(self._null_pass(opt, batch_all, temperature) for _ in range(passes))
+        return done, passes - done, {}
 
     def _log_step(self, rewards_t, specs, completions, adv_metrics, step_metrics, updates, skipped, phase) -> None:
         self.counters["train/skipped_updates"] += skipped

@@ -23,7 +23,7 @@ from sgpo.data.datamodule import ProfiledDataModule
 from sgpo.engines import build_engine
 from sgpo.engines.base import SamplingParams
 from sgpo.io import atomic_write_json
-from sgpo.models import load_policy, prepare_model
+from sgpo.models import load_policy, prepare_model, weights_fingerprint
 from sgpo.module import SGPOModule
 from sgpo.profiling.runner import get_profile
 from sgpo.profiling.store import DifficultyProfile
@@ -187,9 +187,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     task = build_task(cfg.task)
     profile, profile_dir = get_profile(cfg) if cfg.profile.enabled else unprofiled(cfg, task)
     profile_flops = profile.meta.get("profile_flops", 0.0)
-    datamodule = ProfiledDataModule(profile, task.split(cfg.profile.split), OmegaConf.to_container(cfg.filter),
-                                    OmegaConf.to_container(cfg.allocation), OmegaConf.to_container(cfg.curriculum),
-                                    OmegaConf.to_container(cfg.data), seed=int(cfg.seed))
+    # resolve=True: values may be interpolations (experiment=compute_matched picks optim.lr per method)
+    node = lambda key: OmegaConf.to_container(cfg[key], resolve=True)  # noqa: E731
+    datamodule = ProfiledDataModule(profile, task.split(cfg.profile.split), node("filter"), node("allocation"),
+                                    node("curriculum"), node("data"), seed=int(cfg.seed))
     data_summary = datamodule.summary()
     log.info("data: %s", json.dumps(data_summary))
 
@@ -204,15 +205,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     def engine_factory(model):
         return build_engine(cfg.engine, model, tokenizer, cfg.model.path, seed=int(cfg.seed))
 
-    module = SGPOModule(policy, tokenizer, task, datamodule.queries, engine_factory, sampling,
-                        OmegaConf.to_container(cfg.loss), OmegaConf.to_container(cfg.algo),
-                        OmegaConf.to_container(cfg.optim), profile_flops=float(profile_flops), seed=int(cfg.seed),
-                        reference=reference, encode=encode)
+    module = SGPOModule(policy, tokenizer, task, datamodule.queries, engine_factory, sampling, node("loss"), node("algo"),
+                        node("optim"), profile_flops=float(profile_flops), seed=int(cfg.seed), reference=reference,
+                        encode=encode)
     module.sampler = datamodule.sampler
 
     eval_splits = {}
     for split in cfg.eval.splits:
         queries = task.split(split)[: cfg.eval.max_queries] if cfg.eval.max_queries else task.split(split)
+        if not queries:
+            raise ValueError(f"eval.splits={list(cfg.eval.splits)}: the task's {split!r} split has no queries; "
+                             f"remove it from eval.splits or give the task a {split} split")
         eval_splits[split] = (queries, encode_queries(encode, task, queries))
     evaluator = Evaluator(eval_splits, cfg.eval.every_n_steps, cfg.eval.k, cfg.rollout.max_new_tokens,
                           cfg.eval.temperature, seed=int(cfg.seed))
@@ -233,9 +236,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     done = evaluator.last.get("train/steps") == module.rollout_step  # already evaluated at this step
     final = evaluator.last if done else evaluator.run(trainer, module)
     before = evaluator.history[0] if evaluator.history else {}
-    policy_dir = run_dir / "policy"
-    module.policy.save_pretrained(policy_dir)
-    tokenizer.save_pretrained(policy_dir)
+    if trainer.is_global_zero:  # several processes: rank 0 writes the run's files
+        policy_dir = run_dir / "policy"
+        module.policy.save_pretrained(policy_dir)
+        tokenizer.save_pretrained(policy_dir)
     split = cfg.eval.splits[0]
     metrics = {
         f"{split}/pass@1_before": before.get(f"{split}/pass@1"),
@@ -250,7 +254,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "wall_s": time.time() - started,
         **{k: v for k, v in data_summary.items()},
         "eval_history": evaluator.history,
+        "world_size": trainer.world_size,
     }
+    if trainer.world_size > 1:  # replicas must end identical: say so in every rank's log
+        log.info("rank %d of %d: final weights sha256 %s, total FLOPs %.6e", trainer.global_rank, trainer.world_size,
+                 weights_fingerprint(module.policy), module.ledger.total)
+    if not trainer.is_global_zero:
+        return metrics
     atomic_write_json(run_dir / "metrics.json", metrics)
     for logger in trainer.loggers:
         if hasattr(logger.experiment, "summary"):  # wandb: final numbers go to the run summary

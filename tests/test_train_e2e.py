@@ -125,3 +125,15 @@ def test_non_finite_loss_skips_update_and_is_counted(tmp_path):
     trained = AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "policy")
     base = AutoModelForCausalLM.from_pretrained(TINY)
     assert all(torch.equal(a, b) for a, b in zip(trained.state_dict().values(), base.state_dict().values()))
+
+
+def test_compute_matched_experiment_runs_with_each_methods_tuned_lr(tmp_path):
+    """experiment=compute_matched sets optim.lr by interpolation on the method: it must reach the optimiser resolved."""
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        lrs = {m: compose(config_name="train", overrides=["experiment=compute_matched", f"method={m}"]).optim.lr
+               for m in ("grpo", "dapo", "sgpo", "sgpo_paper", "sgpo_filter_only")}
+    assert lrs == {"grpo": 5e-5, "dapo": 2e-4, "sgpo": 2e-4, "sgpo_paper": 1e-4, "sgpo_filter_only": 1e-4}
+    run_dir = tmp_path / "run"
+    run_cli("train.py", "experiment=compute_matched", "method=grpo", "debug=fdr", f"paths.output_dir={tmp_path / 'out'}",
+            f"paths.run_dir={run_dir}")
+    assert json.loads((run_dir / "metrics.json").read_text())["train/steps"] == 2

@@ -57,6 +57,20 @@ class VLLMEngine:
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
         kwargs.update(llm_kwargs)
         self.llm = vllm.LLM(**kwargs)
+        # Sleep mode (GPU): between rollouts the engine's weights go to CPU memory and its KV cache
+        # is freed, so training gets the GPU memory; it wakes for the next generation or sync.
+        self.sleep_mode = bool(enable_sleep_mode) and torch.cuda.is_available()
+        self.asleep = False
+
+    def _wake(self) -> None:
+        if self.asleep:
+            self.llm.wake_up()
+            self.asleep = False
+
+    def _rest(self) -> None:
+        if self.sleep_mode:
+            self.llm.sleep(level=1)
+            self.asleep = True
 
     def generate(self, prompt_ids: Sequence[Sequence[int]], n: int, sampling: SamplingParams,
                  seed: int) -> list[list[Completion]]:
@@ -70,7 +84,9 @@ class VLLMEngine:
             )
             for i in range(len(prompts))
         ]
+        self._wake()
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
+        self._rest()
         return [
             [Completion(token_ids=tuple(c.token_ids), text=c.text,
                         finish_reason="stop" if c.finish_reason == "stop" else "length")
@@ -85,7 +101,9 @@ class VLLMEngine:
         applies its own checkpoint-format mapping (fused qkv / gate-up projections).
         """
         weights = [(name, tensor.detach()) for name, tensor in model.state_dict().items()]
+        self._wake()
         self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": weights})
+        self._rest()
 
     def sequence_logprobs(self, token_ids: Sequence[int]) -> list[float]:
         """log p(token_t | tokens_<t) for t = 1..T-1 of a fixed sequence, as vLLM computes them."""
