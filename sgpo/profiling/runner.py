@@ -74,7 +74,9 @@ class ProfileJob:
         queries = self.task.split(p.split)
         self.queries: list[Query] = queries[: p.max_queries] if p.max_queries else queries
         prepare_model(cfg.model)
-        self.model, self.tokenizer = load_policy(cfg.model.path, cfg.model.dtype)
+        device = p.get("device", "auto")
+        device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        self.model, self.tokenizer = load_policy(cfg.model.path, cfg.model.dtype, device=device)
         self.shape = ModelShape.from_config(self.model.config)
         self.prompt_ids = encode_queries(prompt_encoder(self.tokenizer, cfg.model), self.task, self.queries)
         self.sampling = SamplingParams(float(p.temperature), float(p.top_p), int(p.max_new_tokens))
