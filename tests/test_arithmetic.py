@@ -79,7 +79,7 @@ def test_too_small_problem_space_is_a_clear_error():
 
 def test_build_task_by_name_and_unknown_name_lists_valid():
     assert build_task({"type": "arithmetic", "name": "arithmetic", "num_train": 5, "num_val": 1, "num_test": 1})
-    with pytest.raises(KeyError, match="arithmetic, jsonl"):
+    with pytest.raises(KeyError, match="arithmetic, hf_dataset, jsonl, reasoning_gym"):
         build_task({"type": "nope"})
 
 

@@ -123,3 +123,25 @@ def test_unknown_group_option_lists_the_valid_ones(tmp_path):
     proc = run_cli("train.py", "allocation=foo", f"paths.output_dir={tmp_path}", check=False)
     assert proc.returncode != 0
     assert "allocation/foo" in proc.stderr and "inverse_pow2" in proc.stderr and "uniform" in proc.stderr
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"name": "no_such_generator"}, "task.name='no_such_generator' is not a reasoning_gym generator; valid:"),
+    ({"generator_args": {"no_such_option": 1}}, "task.generator_args={'no_such_option': 1} rejected"),
+    ({"generator_args": {"min_terms": 5, "max_terms": 2}}, "rejected by the reasoning_gym generator 'basic_arithmetic'"),
+    ({"num_train": -1}, "task.num_train=-1 must be >= 0"),
+])
+def test_reasoning_gym_config_errors_name_the_key(params, message):
+    cfg = {"type": "reasoning_gym", "name": "basic_arithmetic", "num_train": 4, "num_val": 2, "num_test": 2, **params}
+    with pytest.raises((KeyError, ValueError)) as err:
+        build_task(cfg)
+    assert message in str(err.value)
+
+
+def test_datasets_loader_reports_unreadable_local_files(tmp_path):
+    bad = tmp_path / "train.parquet"
+    bad.write_bytes(b"not parquet")
+    cfg = {"type": "hf_dataset", "name": "gsm8k",
+           "sources": {"train": {"path": "parquet", "data_files": str(bad), "split": "train"}}}
+    with pytest.raises(DataError, match=f"task.sources.train: could not read {bad} as parquet"):
+        build_task(cfg)

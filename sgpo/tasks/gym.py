@@ -51,8 +51,12 @@ class ReasoningGymTask(Task):
         for offset, (split, size) in enumerate((("train", num_train), ("val", num_val), ("test", num_test))):
             # Draw up to 4x the size so questions already in an earlier split can be replaced.
             # reasoning-gym seeds item i with (seed + i): splits' seeds lie far apart so they never share items.
-            dataset = reasoning_gym.create_dataset(generator, size=max(4 * size, 1), seed=seed + offset * SPLIT_SEED_GAP,
-                                                   **dict(generator_args or {}))
+            try:
+                dataset = reasoning_gym.create_dataset(generator, size=max(4 * size, 1),
+                                                       seed=seed + offset * SPLIT_SEED_GAP, **dict(generator_args or {}))
+            except (TypeError, ValueError, AssertionError) as err:
+                raise ValueError(f"task.generator_args={dict(generator_args or {})} rejected by the reasoning_gym "
+                                 f"generator {generator!r}: {err}") from err
             self.datasets[split] = dataset
             queries = []
             for index in range(len(dataset)):
