@@ -16,6 +16,7 @@ TINY = REPO / "sgpo" / "assets" / "tiny_arith"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 
 def run_cli(*args: str, timeout: float = 600, check: bool = True, cwd: Path = REPO) -> subprocess.CompletedProcess:
