@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -77,19 +78,18 @@ def validate_data_policy(cfg: DictConfig) -> None:
         name = OmegaConf.select(cfg, key)
         if name not in registry:
             raise KeyError(f"{key}={name!r} is not registered; valid: {', '.join(registry.names())}")
-    for key in ("filter.trivial_threshold", "filter.keep_unsolvable"):
-        value = OmegaConf.select(cfg, key)
-        if value is not None and not 0.0 <= float(value) <= 1.0:
-            raise ValueError(f"{key}={value} must be in [0, 1]")
-    sizes = {key: OmegaConf.select(cfg, key) for key in ("allocation.g_min", "allocation.g_max", "allocation.group_size")}
-    for key, value in sizes.items():
-        if value is not None and int(value) < 2:
-            raise ValueError(f"{key}={value}: a group needs at least 2 rollouts for an advantage")
-    largest = max(int(v) for v in sizes.values() if v is not None) if any(v is not None for v in sizes.values()) else 2
+    validate_profile_cfg(cfg)
+    # Run the configured filter and group-size rule on every p-hat a k-sample profile can give:
+    # their own checks refuse out-of-range values (naming the key), and the largest group follows.
+    k = int(cfg.profile.num_samples)
+    every_p_hat = np.arange(k + 1) / k
+    rule_params = lambda key: {n: v for n, v in OmegaConf.to_container(cfg[key], resolve=True).items()  # noqa: E731
+                               if n != "name"}
+    FILTERS.get(cfg.filter.name)(every_p_hat, int(cfg.seed), **rule_params("filter"))
+    largest = int(ALLOCATIONS.get(cfg.allocation.name)(every_p_hat, k, **rule_params("allocation")).max())
     if int(cfg.data.rollouts_per_step) < largest:
         raise ValueError(f"data.rollouts_per_step={cfg.data.rollouts_per_step} is smaller than the largest group this "
                          f"allocation can give ({largest}); raise it to at least {largest}")
-    validate_profile_cfg(cfg)
 
 
 def build_loggers(cfg: DictConfig, run_dir: Path) -> list:

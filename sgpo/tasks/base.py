@@ -52,6 +52,7 @@ class Task:
 
     def __init__(self) -> None:
         self._splits: dict[str, list[Query]] = {}
+        self.instruction = ""  # tasks for chat models set an answer-format instruction
 
     def split(self, name: str) -> list[Query]:
         if name not in SPLITS:
@@ -64,8 +65,11 @@ class Task:
         return name in self._splits
 
     def prompt_text(self, query: Query) -> str:
-        """The exact string the policy sees (tasks for chat models wrap it in a template)."""
-        return query.prompt
+        """The task's text for the policy: the prompt, then the instruction (if any) after a blank line.
+
+        Chat models then wrap it in their template (sgpo/prompts.py).
+        """
+        return f"{query.prompt}\n\n{self.instruction}".strip() if self.instruction else query.prompt
 
     def score(self, query: Query, completion: str) -> float:
         """Reward of one completion: 1.0 if verified correct, else 0.0."""

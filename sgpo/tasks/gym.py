@@ -44,7 +44,7 @@ class ReasoningGymTask(Task):
         for key, value in (("task.num_train", num_train), ("task.num_val", num_val), ("task.num_test", num_test)):
             if value < 0:
                 raise ValueError(f"{key}={value} must be >= 0")
-        self.instruction = instruction
+        self.instruction = instruction  # appended by Task.prompt_text
         self.entries: dict[str, dict[str, Any]] = {}
         self.datasets: dict[str, Any] = {}
         seen: set[str] = set()
@@ -75,9 +75,6 @@ class ReasoningGymTask(Task):
                             "generator's settings allow few distinct questions", generator, len(queries), split, size,
                             split)
             self._splits[split] = queries
-
-    def prompt_text(self, query: Query) -> str:
-        return f"{query.prompt}\n\n{self.instruction}".strip() if self.instruction else query.prompt
 
     def score(self, query: Query, completion: str) -> float:
         from reasoning_gym.utils import extract_answer

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sgpo.tasks.base import Query, Task, query_id
-from sgpo.tasks.jsonl import BAD_ROW_POLICIES, DataError
+from sgpo.tasks.jsonl import BAD_ROW_POLICIES, DataError, check_prompt_length, field_text, report_skipped
 from sgpo.tasks.math_answers import extract_boxed, math_match
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class HFDatasetTask(Task):
         unknown = sorted(set(sources) - {"train", "val", "test"})
         if unknown or "train" not in sources:
             raise ValueError(f"task.sources has {sorted(sources)}; it needs train and may have val and test")
-        self.instruction = instruction
+        self.instruction = instruction  # appended by Task.prompt_text
         self.verify_timeout_s = float(verify_timeout_s)
         self.skipped: dict[str, list[str]] = {}
         for split, source in sources.items():
@@ -80,8 +80,7 @@ class HFDatasetTask(Task):
                                          max_prompt_chars, on_bad_row)
             if bad:
                 self.skipped[split] = bad
-                log.warning("task.on_bad_row=skip: skipped %d malformed rows of task.sources.%s: %s", len(bad), split,
-                            "; ".join(bad[:10]) + (f"; ... ({len(bad) - 10} more)" if len(bad) > 10 else ""))
+                report_skipped(bad, f"task.sources.{split}")
             self._splits[split] = queries
         if "val" not in sources:  # carve val out of train by id hash: stable, never overlapping
             train = self._splits["train"]
@@ -98,19 +97,13 @@ class HFDatasetTask(Task):
                 break
             where = f"task.sources.{split} row {index}"
             try:
-                prompt, answer = row.get(prompt_field), row.get(answer_field)
-                for field, value in ((prompt_field, prompt), (answer_field, answer)):
-                    if value is None:
-                        raise DataError(f"{where}: missing field {field!r} (fields present: {sorted(row)})")
-                    if not isinstance(value, (str, int, float)) or isinstance(value, bool) or not str(value).strip():
-                        raise DataError(f"{where}: field {field!r} must be a non-empty string or number")
-                if max_prompt_chars and len(str(prompt)) > max_prompt_chars:
-                    raise DataError(f"{where}: field {prompt_field!r} is {len(str(prompt))} characters, "
-                                    f"above task.max_prompt_chars={max_prompt_chars}")
-                final = reference_answer(str(answer), answer_format)
+                prompt = field_text(row, prompt_field, where)
+                check_prompt_length(prompt, where, prompt_field, max_prompt_chars)
+                answer = field_text(row, answer_field, where)
+                final = reference_answer(answer, answer_format)
                 if final is None:
                     raise DataError(f"{where}: field {answer_field!r} holds no {answer_format} answer")
-                qid = query_id(str(prompt))
+                qid = query_id(prompt)
                 if qid in seen:
                     raise DataError(f"{where}: duplicate prompt (first seen in row {seen[qid]})")
             except DataError as err:
@@ -119,13 +112,10 @@ class HFDatasetTask(Task):
                 bad.append(str(err))
                 continue
             seen[qid] = index
-            queries.append(Query(id=qid, prompt=str(prompt), answer=final, meta={"row": index}))
+            queries.append(Query(id=qid, prompt=prompt, answer=final, meta={"row": index}))
         if not queries:
             raise DataError(f"task.sources.{split}: no usable rows" + (f" ({len(bad)} skipped)" if bad else ""))
         return queries, bad
-
-    def prompt_text(self, query: Query) -> str:
-        return f"{query.prompt}\n\n{self.instruction}".strip() if self.instruction else query.prompt
 
     def score(self, query: Query, completion: str) -> float:
         return 1.0 if math_match(completion, query.answer, self.verify_timeout_s) else 0.0

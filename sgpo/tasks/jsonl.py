@@ -25,16 +25,28 @@ class DataError(ValueError):
     """A malformed data row; the message names the file, line and field."""
 
 
-def _field(row: dict, name: str, path: Path, line: int) -> str:
+def field_text(row: dict, name: str, where: str) -> str:
+    """``row[name]`` as non-empty text; DataError naming ``where`` (file:line or split row) and the field."""
     if name not in row:
-        raise DataError(f"{path}:{line}: missing field {name!r} (fields present: {sorted(row)})")
+        raise DataError(f"{where}: missing field {name!r} (fields present: {sorted(row)})")
     value = row[name]
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise DataError(f"{path}:{line}: field {name!r} must be a string or a number, got {type(value).__name__}")
+        raise DataError(f"{where}: field {name!r} must be a string or a number, got {type(value).__name__}")
     text = str(value)
     if not text.strip():
-        raise DataError(f"{path}:{line}: field {name!r} is empty")
+        raise DataError(f"{where}: field {name!r} is empty")
     return text
+
+
+def check_prompt_length(prompt: str, where: str, field: str, max_prompt_chars: int | None) -> None:
+    if max_prompt_chars and len(prompt) > max_prompt_chars:
+        raise DataError(f"{where}: field {field!r} is {len(prompt)} characters, above task.max_prompt_chars={max_prompt_chars}")
+
+
+def report_skipped(bad: list[str], source: str) -> None:
+    """Warn how many rows of ``source`` were skipped and which (the first ten reasons)."""
+    shown = "; ".join(bad[:10]) + (f"; ... ({len(bad) - 10} more)" if len(bad) > 10 else "")
+    log.warning("task.on_bad_row=skip: skipped %d malformed rows of %s: %s", len(bad), source, shown)
 
 
 def _parse_row(raw: bytes, path: Path, line_no: int, prompt_field: str, answer_field: str, id_field: str | None,
@@ -52,12 +64,11 @@ def _parse_row(raw: bytes, path: Path, line_no: int, prompt_field: str, answer_f
         raise DataError(f"{path}:{line_no}: bad JSON ({err.msg} at column {err.colno})") from None
     if not isinstance(row, dict):
         raise DataError(f"{path}:{line_no}: expected a JSON object, got {type(row).__name__}")
-    prompt = _field(row, prompt_field, path, line_no)
-    if max_prompt_chars and len(prompt) > max_prompt_chars:
-        raise DataError(f"{path}:{line_no}: field {prompt_field!r} is {len(prompt)} characters, "
-                        f"above task.max_prompt_chars={max_prompt_chars}")
-    answer = _field(row, answer_field, path, line_no)
-    qid = _field(row, id_field, path, line_no) if id_field else query_id(prompt)
+    where = f"{path}:{line_no}"
+    prompt = field_text(row, prompt_field, where)
+    check_prompt_length(prompt, where, prompt_field, max_prompt_chars)
+    answer = field_text(row, answer_field, where)
+    qid = field_text(row, id_field, where) if id_field else query_id(prompt)
     return Query(id=qid, prompt=prompt, answer=answer, meta={"line": line_no})
 
 
@@ -116,9 +127,7 @@ class JsonlTask(Task):
                                                  max_prompt_chars, bad)
                 if bad:
                     self.skipped[split] = bad
-                    shown = "; ".join(bad[:10]) + (f"; ... ({len(bad) - 10} more)" if len(bad) > 10 else "")
-                    log.warning("task.on_bad_row=skip: skipped %d malformed rows of %s (%s split): %s",
-                                len(bad), path, split, shown)
+                    report_skipped(bad, f"{path} ({split} split)")
 
     def score(self, query: Query, completion: str) -> float:
         if self.answer_type == "integer":
