@@ -2,7 +2,8 @@
 
 Samples k completions per train query under the initial policy, verifies them and writes a
 difficulty cache under outputs/profiles/ (see sgpo/profiling/runner.py). The last line printed
-is ``profile: <folder>``.
+is ``profile: <folder>``; a bad config value ends it at start with ``error: <key>=<value>: <what is
+valid>`` and exit code 2.
 
 This file sits at the repository root, where it shadows the standard library's ``profile``
 module (which ``cProfile`` imports). Imported under that name, it therefore loads and re-exports
@@ -10,15 +11,22 @@ the standard library module, so ``python -m cProfile train.py`` still works from
 """
 
 if __name__ == "__main__":
+    import sys
+
     import hydra
 
     import sgpo  # noqa: F401 - registers the ${sgpo_root:} resolver before Hydra composes the config
+    from sgpo.config import ConfigError
 
     @hydra.main(version_base="1.3", config_path="conf", config_name="profile")
     def main(cfg) -> None:
         from sgpo.profiling import run
 
-        run(cfg)
+        try:
+            run(cfg)
+        except ConfigError as err:  # a bad config value: its key and what is valid, no traceback
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
 
     main()
 elif __name__ == "profile":

@@ -2,20 +2,28 @@
 
 Runs the sGPO pipeline (see sgpo/training.py): the cached difficulty profile (profiled first if
 none matches), filtering, group-size allocation, curriculum, Lightning training, held-out
-evaluation; writes the trained policy and metrics.json into the run folder.
+evaluation; writes the trained policy and metrics.json into the run folder. A bad config value
+ends it at start with ``error: <key>=<value>: <what is valid>`` and exit code 2.
 """
+
+import sys
 
 import hydra
 
 import sgpo  # noqa: F401 - registers the ${sgpo_root:} resolver before Hydra composes the config
+from sgpo.config import ConfigError
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg):
     from sgpo.training import run
 
-    metrics = run(cfg)
-    return metrics.get(cfg.get("optimized_metric") or "test/pass@1")
+    try:
+        metrics = run(cfg)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    return metrics.get(cfg.optimized_metric)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ class Evaluator(pl.Callback):
         for split, (queries, prompt_ids) in self.splits.items():
             metrics, flops = evaluate(engine, module.task, prompt_ids, queries, self.k, self.max_new_tokens,
                                       self.temperature, self.seed, module.shape)
-            module.ledger.eval += flops
+            module.ledger.charge("eval", flops)
             out.update({f"{split}/{k}": v for k, v in metrics.items()})
         out.update(module.ledger.metrics())
         out["train/steps"] = float(module.rollout_step)

@@ -26,6 +26,8 @@ Profiling and rollouts are charged as forward passes over prompt + completion fo
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,32 +102,74 @@ def sequence_train_flops(shape: ModelShape, num_tokens):
 
 
 class FlopsLedger:
-    """Running totals of the compute a run has spent, in FLOPs.
+    """Running totals of the compute a run has spent, in FLOPs; ``charge`` is the one way in.
 
     profile: the profiling pass, charged for the k samples actually used.
-    rollout: forward passes over prompt + completion for every training rollout.
+    rollout: forward passes over prompt + completion for every rollout generated.
     train:   ~3x forward per trained token, plus the old-log-prob and reference forward passes.
-    wasted:  rollout + train FLOPs of groups whose advantage was zero (no learning signal).
+    wasted:  the part of rollout + train that taught nothing: groups whose advantage was zero
+             (rollouts and, when trained on, their training) and rollouts generated but never
+             trained on (DAPO refills beyond the step's group count).
     eval:    held-out evaluation; reported, but not part of ``total`` (it trains nothing).
+
+    Several processes: rollout, train and wasted are work split across ranks, so each rank's
+    charges wait in ``pending`` and ``settle()`` (one all-reduce through ``reduce``, called by
+    every rank at the end of a step) adds the job-wide sums to every rank's totals. profile and
+    eval are the same work repeated on every rank (one profile, every rank evaluates the whole
+    split): they count once and apply at once.
     """
 
-    KEYS = ("profile", "rollout", "train", "wasted", "eval")
+    KINDS = ("profile", "rollout", "train", "wasted", "eval")
+    SHARDED = ("rollout", "train", "wasted")
 
-    def __init__(self, profile: float = 0.0) -> None:
-        self.profile, self.rollout, self.train, self.wasted, self.eval = float(profile), 0.0, 0.0, 0.0, 0.0
+    def __init__(self, profile: float = 0.0, reduce: Callable[[list[float]], list[float]] | None = None) -> None:
+        self.totals = dict.fromkeys(self.KINDS, 0.0)
+        self.pending = dict.fromkeys(self.SHARDED, 0.0)
+        self.reduce = reduce  # sums a list of floats over ranks; None: one process
+        self.charge("profile", profile)
+
+    def charge(self, kind: str, flops: float) -> None:
+        """Add ``flops`` of ``kind``; sharded kinds count once ``settle`` has summed them over ranks."""
+        if kind not in self.KINDS:
+            raise KeyError(f"unknown FLOPs kind {kind!r}; valid: {', '.join(self.KINDS)}")
+        flops = float(flops)
+        if not (flops >= 0.0 and math.isfinite(flops)):
+            raise ValueError(f"{kind} FLOPs must be finite and >= 0, got {flops}")
+        if kind in self.pending:
+            self.pending[kind] += flops
+        else:
+            self.totals[kind] += flops
+
+    def settle(self) -> None:
+        """Add the pending charges of every rank to the totals (a collective call with several processes)."""
+        values = [self.pending[k] for k in self.SHARDED]
+        if self.reduce is not None:
+            values = self.reduce(values)
+        for kind, value in zip(self.SHARDED, values):
+            self.totals[kind] += float(value)
+        self.pending = dict.fromkeys(self.SHARDED, 0.0)
+
+    def __getattr__(self, kind: str) -> float:
+        """``ledger.rollout`` etc.: the settled total of that kind."""
+        totals = self.__dict__.get("totals", {})
+        if kind in totals:
+            return totals[kind]
+        raise AttributeError(kind)
 
     @property
     def total(self) -> float:
-        return self.profile + self.rollout + self.train
+        return self.totals["profile"] + self.totals["rollout"] + self.totals["train"]
 
     def metrics(self) -> dict[str, float]:
-        out = {f"compute/{k}_flops": getattr(self, k) for k in self.KEYS}
+        out = {f"compute/{k}_flops": v for k, v in self.totals.items()}
         out["compute/total_flops"] = self.total
         return out
 
     def state_dict(self) -> dict[str, float]:
-        return {k: getattr(self, k) for k in self.KEYS}
+        if any(self.pending.values()):
+            raise RuntimeError("FlopsLedger.state_dict with unsettled charges: call settle() first")
+        return dict(self.totals)
 
     def load_state_dict(self, state: dict[str, float]) -> None:
-        for k in self.KEYS:
-            setattr(self, k, float(state[k]))
+        self.totals = {k: float(state[k]) for k in self.KINDS}
+        self.pending = dict.fromkeys(self.SHARDED, 0.0)

@@ -1,15 +1,16 @@
-"""``run(cfg)``: the whole sGPO pipeline behind ``python train.py``.
+"""``train(cfg)``: the whole sGPO pipeline behind ``python train.py``.
 
-profile (cached) -> ProfiledDataModule (filter, allocate, curriculum) -> SGPOModule trained by a
-Lightning Trainer -> held-out evaluation -> the trained policy (``save_pretrained``) and
-``metrics.json`` in the run folder. Returns the metrics so a Hydra sweeper can optimise one.
+In the order of the lightning-hydra-template: typed config check, seed, profile (cached),
+datamodule (filter, allocate, curriculum), policy and module, callbacks, loggers (each built
+from its ``_target_``), trainer; fit; final evaluation; the trained policy
+(``save_pretrained``) and ``metrics.json`` in the run folder. ``train`` returns the metrics (a
+Hydra sweeper optimises one of them) and the objects it built; ``run`` returns the metrics.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -20,15 +21,16 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from sgpo.callbacks import Evaluator, StepCheckpoint, StopRules, verify_checkpoint
+from sgpo.config import TrainConfig, load_train_config
 from sgpo.data.datamodule import ProfiledDataModule
 from sgpo.engines import build_engine
 from sgpo.engines.base import SamplingParams
 from sgpo.io import atomic_write_json
+from sgpo.loggers import build_loggers, log_data_summary
 from sgpo.models import load_policy, prepare_model, weights_fingerprint
 from sgpo.module import SGPOModule
 from sgpo.profiling.runner import get_profile
 from sgpo.profiling.store import DifficultyProfile
-from sgpo.profiling.sweep import multirun_dir
 from sgpo.prompts import encode_queries, prompt_encoder
 from sgpo.tasks import build_task
 
@@ -44,21 +46,12 @@ def run_dir_of(cfg: DictConfig) -> Path:
     return Path(HydraConfig.get().runtime.output_dir)
 
 
-def validate(cfg: DictConfig) -> None:
-    """Refuse out-of-range values at start, naming the key."""
-    checks = [
-        ("data.rollouts_per_step", cfg.data.rollouts_per_step, lambda v: v >= 2, ">= 2"),
-        ("optim.lr", cfg.optim.lr, lambda v: v > 0, "> 0"),
-        ("algo.num_iterations", cfg.algo.num_iterations, lambda v: v >= 1, ">= 1"),
-        ("algo.minibatches", cfg.algo.minibatches, lambda v: v >= 1, ">= 1"),
-        ("train.max_steps", cfg.train.max_steps, lambda v: v is None or v >= 1, ">= 1 or null"),
-        ("eval.every_n_steps", cfg.eval.every_n_steps, lambda v: v >= 0, ">= 0"),
-        ("rollout.temperature", cfg.rollout.temperature, lambda v: v > 0, "> 0 for RL sampling"),
-    ]
-    for key, value, ok, want in checks:
-        if not ok(value):
-            raise ValueError(f"{key}={value} must be {want}")
+def validate(cfg: DictConfig) -> TrainConfig:
+    """Refuse a bad config at start, naming the key: types and ranges of every section
+    (sgpo.config), then registry names and the data policy. Returns the typed sections."""
+    typed_cfg = load_train_config(cfg)
     validate_data_policy(cfg)
+    return typed_cfg
 
 
 def validate_data_policy(cfg: DictConfig) -> None:
@@ -69,12 +62,11 @@ def validate_data_policy(cfg: DictConfig) -> None:
     """
     from sgpo.algos.losses import LOSSES
     from sgpo.data import ALLOCATIONS, CURRICULA, FILTERS
-    from sgpo.engines import ENGINES
     from sgpo.profiling.runner import validate_profile_cfg
     from sgpo.tasks import TASKS
 
     for registry, key in ((FILTERS, "filter.name"), (ALLOCATIONS, "allocation.name"), (CURRICULA, "curriculum.name"),
-                          (LOSSES, "loss.name"), (ENGINES, "engine.name"), (TASKS, "task.type")):
+                          (LOSSES, "loss.name"), (TASKS, "task.type")):
         name = OmegaConf.select(cfg, key)
         if name not in registry:
             raise KeyError(f"{key}={name!r} is not registered; valid: {', '.join(registry.names())}")
@@ -90,71 +82,6 @@ def validate_data_policy(cfg: DictConfig) -> None:
     if int(cfg.data.rollouts_per_step) < largest:
         raise ValueError(f"data.rollouts_per_step={cfg.data.rollouts_per_step} is smaller than the largest group this "
                          f"allocation can give ({largest}); raise it to at least {largest}")
-
-
-def build_loggers(cfg: DictConfig, run_dir: Path) -> list:
-    from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger, WandbLogger
-
-    kind = cfg.logger.name
-    if kind == "csv":
-        return [CSVLogger(save_dir=str(run_dir), name="csv", version="")]
-    if kind == "tensorboard":
-        return [CSVLogger(save_dir=str(run_dir), name="csv", version=""),
-                TensorBoardLogger(save_dir=str(run_dir), name="tensorboard", version="")]
-    if kind == "wandb":
-        offline = cfg.logger.offline if cfg.logger.offline is not None else not _wandb_logged_in()
-        group, tags = wandb_group_and_tags(cfg)
-        wandb_logger = WandbLogger(project=cfg.logger.project, group=group, tags=tags,
-                                   save_dir=str(run_dir), offline=offline,
-                                   config=OmegaConf.to_container(cfg, resolve=True))
-        wandb_logger.experiment.define_metric("compute/total_flops")
-        for prefix in ("train", "test", "val", "actor", "curriculum"):
-            wandb_logger.experiment.define_metric(f"{prefix}/*", step_metric="compute/total_flops")
-        return [CSVLogger(save_dir=str(run_dir), name="csv", version=""), wandb_logger]
-    raise ValueError(f"logger.name={kind!r}; valid: csv, tensorboard, wandb")
-
-
-def wandb_group_and_tags(cfg: DictConfig) -> tuple[str | None, list[str]]:
-    """wandb group (``logger.group``, else the multirun's folder: one group per sweep) and tags.
-
-    Tags name what a sweep varies, so runs can be filtered on the dashboard: method, k, allocation.
-    """
-    group = cfg.logger.group
-    sweep = multirun_dir()
-    if group is None and sweep is not None:
-        root = Path(cfg.paths.output_dir).resolve()
-        sweep = sweep.resolve()
-        group = str(sweep.relative_to(root)) if sweep.is_relative_to(root) else sweep.name
-    k = cfg.profile.num_samples if cfg.profile.enabled else "none"
-    tags = [f"method:{cfg.method_name}", f"k:{k}", f"allocation:{cfg.allocation.name}", *list(cfg.logger.tags or [])]
-    return (group[-128:] if group else None), [t[:64] for t in tags]
-
-
-def log_data_to_wandb(loggers: list, profile: DifficultyProfile, summary: dict[str, Any]) -> None:
-    """At the start: the p-hat histogram and the group-size mix, as a wandb histogram and table."""
-    for logger in loggers:
-        run = getattr(logger, "experiment", None)
-        if not hasattr(run, "summary"):
-            continue
-        import wandb
-
-        payload: dict[str, Any] = {}
-        if profile.outcomes.size:
-            payload["data/p_hat"] = wandb.Histogram(profile.success_rates().tolist(), num_bins=profile.num_samples + 1)
-        mix = summary.get("data/group_size_mix", {})
-        table = wandb.Table(columns=["group_size", "queries", "rollouts_per_epoch"],
-                            data=[[int(g), int(n), int(g) * int(n)] for g, n in sorted(mix.items())])
-        payload["data/group_size_mix"] = table
-        run.log(payload, commit=True)
-
-
-def _wandb_logged_in() -> bool:
-    if os.environ.get("WANDB_MODE") in ("offline", "disabled"):
-        return False
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    netrc = Path.home() / ".netrc"
-    return netrc.is_file() and "api.wandb.ai" in netrc.read_text(errors="ignore")
 
 
 # The data policy that needs no p-hat: the only one allowed with profile.enabled=false.
@@ -173,11 +100,18 @@ def unprofiled(cfg: DictConfig, task) -> tuple[DifficultyProfile, None]:
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
+    """``train(cfg)``'s metrics."""
+    return train(cfg)[0]
+
+
+def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Profile, train and evaluate as ``cfg`` says; returns (metrics, the objects built)."""
     started = time.time()
-    validate(cfg)
-    if cfg.get("num_threads"):
-        torch.set_num_threads(int(cfg.num_threads))
-    pl.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    typed_cfg = validate(cfg)
+    if typed_cfg.run.num_threads:
+        torch.set_num_threads(typed_cfg.run.num_threads)
+    pl.seed_everything(typed_cfg.run.seed, workers=True, verbose=False)
+    seed = typed_cfg.run.seed
     run_dir = run_dir_of(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -190,41 +124,48 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     # resolve=True: values may be interpolations (experiment=compute_matched picks optim.lr per method)
     node = lambda key: OmegaConf.to_container(cfg[key], resolve=True)  # noqa: E731
     datamodule = ProfiledDataModule(profile, task.split(cfg.profile.split), node("filter"), node("allocation"),
-                                    node("curriculum"), node("data"), seed=int(cfg.seed))
+                                    node("curriculum"), node("data"), seed=seed)
     data_summary = datamodule.summary()
     log.info("data: %s", json.dumps(data_summary))
 
     policy, tokenizer = load_policy(cfg.model.path, cfg.model.dtype)
+    policy.train()  # from_pretrained returns eval mode; Lightning expects training mode at fit start
     encode = prompt_encoder(tokenizer, cfg.model)
     reference = None
-    if cfg.loss.get("beta"):
+    if node("loss").get("beta"):  # a KL term needs the frozen initial policy
         reference, _ = load_policy(cfg.model.path, cfg.model.dtype)
         reference.requires_grad_(False)
-    sampling = SamplingParams(float(cfg.rollout.temperature), float(cfg.rollout.top_p), int(cfg.rollout.max_new_tokens))
+    rollout = typed_cfg.rollout
+    sampling = SamplingParams(rollout.temperature, rollout.top_p, rollout.max_new_tokens)
 
     def engine_factory(model):
-        return build_engine(cfg.engine, model, tokenizer, cfg.model.path, seed=int(cfg.seed))
+        return build_engine(cfg.engine, model, tokenizer, cfg.model.path, seed=seed)
 
-    module = SGPOModule(policy, tokenizer, task, datamodule.queries, engine_factory, sampling, node("loss"), node("algo"),
-                        node("optim"), profile_flops=float(profile_flops), seed=int(cfg.seed), reference=reference,
+    module = SGPOModule(policy, tokenizer, task, datamodule.queries, engine_factory, sampling,
+                        loss=node("loss"), normalize_std=typed_cfg.advantage.normalize_std, algo=typed_cfg.algo,
+                        optim=typed_cfg.optim, profile_flops=float(profile_flops), seed=seed, reference=reference,
                         encode=encode)
     module.sampler = datamodule.sampler
 
+    ev = typed_cfg.eval
     eval_splits = {}
-    for split in cfg.eval.splits:
-        queries = task.split(split)[: cfg.eval.max_queries] if cfg.eval.max_queries else task.split(split)
+    for split in ev.splits:
+        queries = task.split(split)[: ev.max_queries] if ev.max_queries else task.split(split)
         if not queries:
-            raise ValueError(f"eval.splits={list(cfg.eval.splits)}: the task's {split!r} split has no queries; "
+            raise ValueError(f"eval.splits={list(ev.splits)}: the task's {split!r} split has no queries; "
                              f"remove it from eval.splits or give the task a {split} split")
         eval_splits[split] = (queries, encode_queries(encode, task, queries))
-    evaluator = Evaluator(eval_splits, cfg.eval.every_n_steps, cfg.eval.k, cfg.rollout.max_new_tokens,
-                          cfg.eval.temperature, seed=int(cfg.seed))
-    stop = StopRules(cfg.train.max_steps, cfg.train.max_total_flops)
+    evaluator = Evaluator(eval_splits, ev.every_n_steps, ev.k, rollout.max_new_tokens, ev.temperature, seed=seed)
+    stop = StopRules(typed_cfg.train.max_steps, typed_cfg.train.max_total_flops)
     callbacks = [evaluator, stop]
-    if cfg.checkpoint.every_n_steps:
-        callbacks.append(StepCheckpoint(run_dir / "checkpoints", cfg.checkpoint.every_n_steps, cfg.checkpoint.keep_all))
-    loggers = build_loggers(cfg, run_dir)
-    log_data_to_wandb(loggers, profile, data_summary)
+    if typed_cfg.checkpoint.every_n_steps:
+        callbacks.append(StepCheckpoint(run_dir / "checkpoints", typed_cfg.checkpoint.every_n_steps,
+                                        typed_cfg.checkpoint.keep_all))
+    loggers = build_loggers(cfg.get("logger"), run_dir)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    log_data_summary(loggers, profile.success_rates().tolist() if profile.outcomes.size else None,
+                     profile.num_samples, data_summary)
     trainer = pl.Trainer(
         logger=loggers, callbacks=callbacks, max_epochs=1, max_steps=-1,
         enable_checkpointing=False, num_sanity_val_steps=0, log_every_n_steps=1, default_root_dir=str(run_dir),
@@ -240,7 +181,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         policy_dir = run_dir / "policy"
         module.policy.save_pretrained(policy_dir)
         tokenizer.save_pretrained(policy_dir)
-    split = cfg.eval.splits[0]
+    split = ev.splits[0]
     metrics = {
         f"{split}/pass@1_before": before.get(f"{split}/pass@1"),
         f"{split}/mean@k_before": before.get(f"{split}/mean@k"),
@@ -256,11 +197,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "eval_history": evaluator.history,
         "world_size": trainer.world_size,
     }
-    if trainer.world_size > 1:  # replicas must end identical: say so in every rank's log
-        log.info("rank %d of %d: final weights sha256 %s, total FLOPs %.6e", trainer.global_rank, trainer.world_size,
-                 weights_fingerprint(module.policy), module.ledger.total)
+    objects = {"cfg": cfg, "typed_cfg": typed_cfg, "task": task, "profile": profile, "datamodule": datamodule,
+               "module": module, "callbacks": callbacks, "loggers": loggers, "trainer": trainer}
+    if trainer.world_size > 1:  # replicas must end identical, and plan identically: say so in every rank's log
+        log.info("rank %d of %d: final weights sha256 %s, sampler plan sha256 %s (cycle %d), total FLOPs %.6e",
+                 trainer.global_rank, trainer.world_size, weights_fingerprint(module.policy),
+                 module.sampler.plan_digest(), module.sampler.state.cycle, module.ledger.total)
     if not trainer.is_global_zero:
-        return metrics
+        return metrics, objects
     atomic_write_json(run_dir / "metrics.json", metrics)
     for logger in trainer.loggers:
         if hasattr(logger.experiment, "summary"):  # wandb: final numbers go to the run summary
@@ -270,4 +214,4 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     print(f"{split}/pass@1: {metrics[f'{split}/pass@1_before']:.3f} -> {final[f'{split}/pass@1']:.3f}  "
           f"total FLOPs {module.ledger.total:.3e}  steps {module.rollout_step}", flush=True)
     print(f"run: {run_dir}", flush=True)
-    return metrics
+    return metrics, objects

@@ -73,11 +73,11 @@ def random_inputs(seed=0):
 def test_losses_match_plain_loops():
     logp, old, adv, mask = random_inputs()
     args = (logp.tolist(), old.tolist(), adv.tolist(), mask.tolist())
-    loss, _ = LOSSES.get("grpo")(logp, old, adv, mask, eps=0.2)
+    loss, _ = LOSSES.get("grpo")(logp, old, adv, mask, eps=0.2, beta=0.0)
     assert loss.item() == pytest.approx(loop_loss(*args, 0.2, 0.2, "seq"), rel=1e-5)
-    loss, _ = LOSSES.get("dapo")(logp, old, adv, mask, eps_low=0.2, eps_high=0.28)
+    loss, _ = LOSSES.get("dapo")(logp, old, adv, mask, eps_low=0.2, eps_high=0.28, beta=0.0)
     assert loss.item() == pytest.approx(loop_loss(*args, 0.2, 0.28, "tok"), rel=1e-5)
-    loss, _ = LOSSES.get("dr_grpo")(logp, old, adv, mask, eps=0.2, max_completion_tokens=6)
+    loss, _ = LOSSES.get("dr_grpo")(logp, old, adv, mask, eps=0.2, beta=0.0, max_completion_tokens=6)
     assert loss.item() == pytest.approx(loop_loss(*args, 0.2, 0.2, "norm", 6), rel=1e-5)
 
 
@@ -86,7 +86,7 @@ def test_on_policy_grpo_hand_value_and_gradient():
     logp = torch.log(torch.tensor([[0.5, 0.25], [0.5, 0.5]])).requires_grad_(True)
     adv = torch.tensor([1.0, -1.0])
     mask = torch.tensor([[1.0, 1.0], [1.0, 0.0]])
-    loss, m = LOSSES.get("grpo")(logp, logp.detach(), adv, mask)
+    loss, m = LOSSES.get("grpo")(logp, logp.detach(), adv, mask, eps=0.2, beta=0.0)
     assert loss.item() == pytest.approx(0.0)
     loss.backward()
     # d/dlogp of -ratio*A / n_tokens / B: row 0 tokens -1/2/2, row 1 token +1/1/2
@@ -97,7 +97,7 @@ def test_on_policy_grpo_hand_value_and_gradient():
 def test_kl_term_and_clip_fraction():
     logp, old, adv, mask = random_inputs(1)
     ref = logp + 0.1
-    plain, _ = LOSSES.get("grpo")(logp, old, adv, mask, eps=0.2)
+    plain, _ = LOSSES.get("grpo")(logp, old, adv, mask, eps=0.2, beta=0.0)
     with_kl, m = LOSSES.get("grpo")(logp, old, adv, mask, ref_logprobs=ref, eps=0.2, beta=0.5)
     kl = (torch.exp(torch.tensor(0.1)) - 0.1 - 1).item()
     assert with_kl.item() == pytest.approx(plain.item() + 0.5 * kl, rel=1e-5)
@@ -110,6 +110,6 @@ def test_aggregate_modes_and_errors():
     mask = torch.tensor([[1.0, 1.0], [1.0, 0.0]])
     assert aggregate(v, mask, "seq-mean-token-mean").item() == pytest.approx((2 + 2) / 2)
     assert aggregate(v, mask, "token-mean").item() == pytest.approx(6 / 3)
-    assert aggregate(v, mask, "seq-mean-token-sum-norm", 4).item() == pytest.approx(6 / 8)
+    assert aggregate(v, mask, "seq-mean-token-sum-norm", normalizer=4).item() == pytest.approx(6 / 8)
     with pytest.raises(ValueError, match="token-mean"):
         aggregate(v, mask, "nope")

@@ -99,11 +99,11 @@ def compose_train(*overrides):
     ("filter.trivial_threshold=-0.1", "filter.trivial_threshold=-0.1 must be in [0, 1]"),
     ("filter.keep_unsolvable=2", "filter.keep_unsolvable=2 must be in [0, 1]"),
     ("allocation.g_min=1", "allocation.g_min=1: a group needs at least 2 rollouts"),
-    ("profile.num_samples=0", "profile.num_samples=0 must be >= 1"),
+    ("profile.num_samples=0", "profile.num_samples=0: must be an int >= 1"),
     ("data.rollouts_per_step=4", "data.rollouts_per_step=4 is smaller than the largest group this allocation can give (8)"),
     ("allocation.name=foo", "allocation.name='foo' is not registered; valid: budgeted, inverse, inverse_pow2, uniform"),
     ("loss.name=ppo", "loss.name='ppo' is not registered; valid: dapo, dr_grpo, grpo"),
-    ("optim.lr=0", "optim.lr=0 must be > 0"),
+    ("optim.lr=0", "optim.lr=0: must be a float > 0"),
 ])
 def test_out_of_range_values_are_refused_naming_the_key(override, message):
     with pytest.raises((ValueError, KeyError)) as err:

@@ -67,11 +67,26 @@ def test_every_config_key_is_commented():
 def test_default_train_config_snapshot():
     """The composed default training config; a changed default shows up here in review."""
     cfg = compose_cfg("train", [])
-    picked = {k: cfg[k].name for k in ("task", "model", "engine", "filter", "allocation", "curriculum", "loss",
-                                        "logger")}
+    picked = {k: cfg[k].name for k in ("task", "model", "engine", "filter", "allocation", "curriculum", "loss")}
     assert picked == {"task": "arithmetic", "model": "tiny_arith", "engine": "hf", "filter": "sgpo",
-                      "allocation": "inverse_pow2", "curriculum": "phased", "loss": "grpo", "logger": "csv"}
+                      "allocation": "inverse_pow2", "curriculum": "phased", "loss": "grpo"}
+    assert list(cfg.logger) == ["csv"]  # logger=csv: one sink
     assert cfg.method_name == "sgpo"
     assert (cfg.filter.trivial_threshold, cfg.filter.keep_unsolvable) == (0.75, 0.1)
     assert (cfg.allocation.g_min, cfg.allocation.g_max) == (2, 8)
     assert cfg.profile.num_samples == 8 and cfg.rollout.temperature == 1.0
+    assert cfg.advantage.normalize_std is True and "normalize_std" not in cfg.loss
+
+
+@pytest.mark.parametrize("overrides, normalize_std", [
+    (["loss=grpo"], True),
+    (["loss=dapo"], True),
+    (["loss=dr_grpo"], False),  # Dr. GRPO drops the std division
+    (["loss=dr_grpo", "advantage.normalize_std=true"], True),  # the command line wins
+    (["method=dapo"], True),  # a preset that picks its loss (override /loss: dapo)
+])
+def test_loss_options_set_the_advantage_normalisation(overrides, normalize_std):
+    """normalize_std is an advantage setting (advantage.normalize_std); a loss option may set it."""
+    cfg = compose_cfg("train", overrides)
+    assert cfg.advantage.normalize_std is normalize_std
+    assert "normalize_std" not in cfg.loss

@@ -89,8 +89,16 @@ def drain(sampler, n=100):
     return out
 
 
+SAMPLER_DEFAULTS = {"seed": 0, "phase_epochs": 1, "phase_steps": None, "plateau_window": None, "plateau_delta": 0.01,
+                    "cycles": 1, "observe_decay": 0.5}  # conf/train.yaml's data section, but cycles=1
+
+
+def make_sampler(phase_list, rollouts_per_step, **overrides):
+    return CurriculumBatchSampler(phase_list, rollouts_per_step, **{**SAMPLER_DEFAULTS, **overrides})
+
+
 def test_sampler_packs_under_budget_and_walks_phases():
-    s = CurriculumBatchSampler(phases(), rollouts_per_step=8, seed=0, phase_epochs=1, cycles=1)
+    s = make_sampler(phases(), rollouts_per_step=8, seed=0, phase_epochs=1, cycles=1)
     steps = drain(s)
     assert all(sum(g for _, g in st) <= 8 for st in steps)
     flat = [i for st in steps for i, _ in st]
@@ -100,31 +108,31 @@ def test_sampler_packs_under_budget_and_walks_phases():
 
 
 def test_sampler_deterministic_and_resumable():
-    a = CurriculumBatchSampler(phases(), 8, seed=3, phase_epochs=2, cycles=2)
+    a = make_sampler(phases(), 8, seed=3, phase_epochs=2, cycles=2)
     full = drain(a)
-    b = CurriculumBatchSampler(phases(), 8, seed=3, phase_epochs=2, cycles=2)
+    b = make_sampler(phases(), 8, seed=3, phase_epochs=2, cycles=2)
     head = drain(b, 3)
     state = b.state_dict()
-    c = CurriculumBatchSampler(phases(), 8, seed=3, phase_epochs=2, cycles=2)
+    c = make_sampler(phases(), 8, seed=3, phase_epochs=2, cycles=2)
     c.load_state_dict(state)
     assert head + drain(c) == full
-    d = CurriculumBatchSampler(phases(), 8, seed=4, phase_epochs=2, cycles=2)
+    d = make_sampler(phases(), 8, seed=4, phase_epochs=2, cycles=2)
     assert drain(d) != full
 
 
 def test_sampler_phase_steps_plateau_and_ddp_shards():
-    s = CurriculumBatchSampler(phases(), 8, seed=0, phase_epochs=None, phase_steps=1, cycles=1)
+    s = make_sampler(phases(), 8, seed=0, phase_epochs=None, phase_steps=1, cycles=1)
     assert len(drain(s)) == 2
-    p = CurriculumBatchSampler(phases(), 4, seed=0, phase_epochs=None, plateau_window=2, cycles=1)
+    p = make_sampler(phases(), 4, seed=0, phase_epochs=None, plateau_window=2, cycles=1)
     for _ in range(4):
         p.next_step()
         p.report_reward(0.5)  # flat reward: plateau after 2 windows
     assert p.state.phase == 0
     p.next_step()
     assert p.state.phase == 1
-    r0 = CurriculumBatchSampler(phases(), 8, seed=0, rank=0, world_size=2)
-    r1 = CurriculumBatchSampler(phases(), 8, seed=0, rank=1, world_size=2)
-    g = CurriculumBatchSampler(phases(), 8, seed=0)
+    r0 = make_sampler(phases(), 8, seed=0, rank=0, world_size=2)
+    r1 = make_sampler(phases(), 8, seed=0, rank=1, world_size=2)
+    g = make_sampler(phases(), 8, seed=0)
     for _ in range(3):
         full = g.next_step()
         assert sorted(r0.local(r0.next_step()) + r1.local(r1.next_step())) == sorted(full)
@@ -132,7 +140,7 @@ def test_sampler_phase_steps_plateau_and_ddp_shards():
 
 def test_sampler_rejects_budget_below_largest_group():
     with pytest.raises(ValueError, match="data.rollouts_per_step=3 is smaller than the largest group"):
-        CurriculumBatchSampler(phases(), 3)
+        make_sampler(phases(), 3)
 
 
 def test_sampler_replans_each_cycle_from_observed_rollouts_and_restores():
@@ -142,17 +150,17 @@ def test_sampler_replans_each_cycle_from_observed_rollouts_and_restores():
         calls.append((cycle, {q: list(v) for q, v in observed.items()}))
         return [Phase("G=4", np.arange(6, 8), np.full(2, 4))]  # e.g. easy queries became trivial
 
-    s = CurriculumBatchSampler(phases(), 8, seed=0, cycles=None, replan=replan, observe_decay=0.5)
+    s = make_sampler(phases(), 8, seed=0, cycles=None, replan=replan, observe_decay=0.5)
     for _ in range(4):  # the first cycle: 4 steps over both phases
         for q, _g in s.next_step():
-            s.observe(q, [1.0, 0.0])
+            s.observe(q, 1.0, 2.0)
     assert not calls
     step = s.next_step()  # starts cycle 1: replanned
     assert calls and calls[0][0] == 1 and calls[0][1][0] == [1.0, 2.0]
     assert {q for q, _ in step} <= {6, 7}
     assert s.observed[0] == [0.5, 1.0], "older evidence decays"
     state = s.state_dict()
-    t = CurriculumBatchSampler(phases(), 8, seed=0, cycles=None, replan=replan)
+    t = make_sampler(phases(), 8, seed=0, cycles=None, replan=replan)
     t.load_state_dict(state)
     assert [p.indices.tolist() for p in t.phases] == [[6, 7]] and t.next_step() == s.next_step()
 
@@ -168,8 +176,8 @@ def test_datamodule_replan_reestimates_p_hat():
     queries = [Query(f"q{i}", "p", "1") for i in range(4)]
     dm = ProfiledDataModule(profile, queries, {"name": "sgpo", "keep_unsolvable": 0.0},
                             {"name": "inverse_pow2"}, {"name": "phased"},
-                            {"rollouts_per_step": 8, "phase_epochs": 1, "refresh_p_hat": True,
-                             "refresh_prior_weight": 0.5}, seed=0)
+                            {**SAMPLER_DEFAULTS, "rollouts_per_step": 8, "refresh_p_hat": True,
+                             "refresh_prior_weight": 0.5, "refresh_decay": 0.5}, seed=0)
     assert dm.keep.tolist() == [True, True, False, True]
     # q0 (p=0.5) solved 8/8 in training: (8 + 2 * 0.5) / (8 + 2) = 0.9 -> now trivial, dropped
     phases = dm.replan(1, {0: [8.0, 8.0]})

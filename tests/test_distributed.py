@@ -1,36 +1,68 @@
-"""trainer=ddp with 2 CPU processes on gloo: ranks share each step's groups, average gradients,
-sum FLOPs, and end with identical weights; rank 0 alone writes the run's files."""
+"""Several processes (gloo on the CPU) make the update one process makes, and plan the same steps.
+
+* 2 processes, each with its share of a fixed rollout batch, end with the gradient one process
+  computes on the whole batch (every loss; a rank with no trainable rows; a rank with no rows).
+* ``train.py trainer=ddp`` with 2 processes and the p-hat refresh on crosses a curriculum cycle
+  without a hang, both ranks hold the same plan and the same trained weights, and the weights
+  moved away from the initial policy.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+import socket
 
 import pytest
-from conftest import run_cli
+import torch
+import torch.multiprocessing as mp
+from conftest import TINY, run_cli
+from update_cases import LOSS_PARAMS, SPLITS, ddp_worker, one_process_gradient
 
 FAST = ["profile.max_queries=128", "profile.chunk_queries=64", "eval.max_queries=32", "eval.k=2",
         "data.rollouts_per_step=64", "train.max_steps=3", "eval.every_n_steps=0", "checkpoint.every_n_steps=0",
         "num_threads=1"]
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_compute_the_one_process_gradient(tmp_path):
+    out = tmp_path / "grads.pt"
+    mp.spawn(ddp_worker, args=(2, free_port(), str(out)), nprocs=2, join=True)
+    grads = torch.load(out)
+    for loss in LOSS_PARAMS:
+        every_row = one_process_gradient(loss, skip=False)
+        for split in SPLITS:
+            grad, updates = grads[(loss, split)]
+            diff = float((grad - every_row).norm() / every_row.norm())
+            print(f"{loss} {split}: relative difference to one process {diff:.2e}")
+            assert updates == 1 and diff <= 1e-5, (loss, split, diff)
+
+
 @pytest.mark.slow
-def test_ddp_on_two_cpu_processes_matches_one_process_compute(tmp_path):
-    ddp_dir, one_dir = tmp_path / "ddp", tmp_path / "one"
-    proc = run_cli("train.py", *FAST, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
-                   "trainer.precision=32-true", f"paths.output_dir={tmp_path / 'out'}", f"hydra.run.dir={ddp_dir}")
-    run_cli("train.py", *FAST, f"paths.output_dir={tmp_path / 'out'}", f"hydra.run.dir={one_dir}")
+def test_ddp_run_crosses_a_refresh_cycle_with_equal_plans_and_weights(tmp_path):
+    ddp_dir = tmp_path / "ddp"
+    # 64 profiled queries: one curriculum cycle is a few steps of 64 rollouts, so 8 steps cross it
+    proc = run_cli("train.py", *FAST, "profile.max_queries=64", "train.max_steps=8", "method=sgpo",
+                   "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true",
+                   f"paths.output_dir={tmp_path / 'out'}", f"hydra.run.dir={ddp_dir}", timeout=480)
     log = (ddp_dir / "train.log").read_text() + proc.stdout + proc.stderr
-    ranks = dict(re.findall(r"rank (\d) of 2: final weights sha256 ([0-9a-f]{64})", log))
+    found = re.findall(r"rank (\d) of 2: final weights sha256 ([0-9a-f]{64}), sampler plan sha256 ([0-9a-f]{64}) "
+                       r"\(cycle (\d+)\)", log)
+    ranks = {rank: (weights, plan, int(cycle)) for rank, weights, plan, cycle in found}
     assert set(ranks) == {"0", "1"}, log[-3000:]
-    assert ranks["0"] == ranks["1"], "replicas diverged"
-    ddp, one = (json.loads((d / "metrics.json").read_text()) for d in (ddp_dir, one_dir))
-    assert ddp["world_size"] == 2 and one["world_size"] == 1
-    assert ddp["train/steps"] == one["train/steps"] == 3
-    # the ledger sums every rank's rollouts: the same steps cost about the same job-wide compute
-    assert ddp["compute/rollout_flops"] == pytest.approx(one["compute/rollout_flops"], rel=0.15)
-    assert ddp["compute/train_flops"] > 0
-    assert (ddp_dir / "policy" / "config.json").is_file()
+    assert ranks["0"] == ranks["1"], "replicas diverged or planned different steps"
+    assert ranks["0"][2] >= 1, "the run must cross a cycle boundary (where the refresh re-plans)"
+    from sgpo.models import load_policy, weights_fingerprint
+
+    assert ranks["0"][0] != weights_fingerprint(load_policy(str(TINY))[0]), "training must move the weights"
+    metrics = json.loads((ddp_dir / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["train/steps"] == 8
+    assert metrics["compute/train_flops"] > 0 and (ddp_dir / "policy" / "config.json").is_file()
 
 
 def test_dapo_with_several_processes_is_refused_clearly(tmp_path):

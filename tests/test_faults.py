@@ -249,7 +249,8 @@ def test_empty_and_eos_only_completions_give_finite_losses():
     batch = pack_rollouts(prompts, completions, 0, rewards, adv, groups.tolist())
     logprobs = torch.randn(batch.loss_mask.shape, requires_grad=True)
     for name in ("grpo", "dr_grpo", "dapo"):
-        extra = {"max_completion_tokens": 8} if name == "dr_grpo" else {}
+        extra = {"eps": 0.2, "beta": 0.0, "max_completion_tokens": 8} if name == "dr_grpo" else \
+            {"eps_low": 0.2, "eps_high": 0.28, "beta": 0.0} if name == "dapo" else {"eps": 0.2, "beta": 0.0}
         loss, _ = LOSSES.get(name)(logprobs, logprobs.detach(), batch.advantages, batch.loss_mask, **extra)
         assert torch.isfinite(loss), name
         loss.backward()

@@ -62,7 +62,7 @@ def test_fdr_sweep_profiles_once_logs_wandb_and_reports(tmp_path):
 
     out, sweep = tmp_path / "out", tmp_path / "sweep"
     proc = run_cli("train.py", "-m", "profile.num_samples=2,4", "allocation=inverse,uniform", "debug=fdr",
-                   "logger=wandb", "logger.offline=true", f"paths.output_dir={out}", f"hydra.sweep.dir={sweep}")
+                   "logger=wandb", "logger.wandb.offline=true", f"paths.output_dir={out}", f"hydra.sweep.dir={sweep}")
     # one profiling pass: the largest k of the sweep, reused by the other three jobs
     folders = _profile_folders(out)
     assert [f.name.rsplit("-", 1)[1] for f in folders] == ["k4"], folders

@@ -84,7 +84,7 @@ def test_checkpoint_resume_matches_uninterrupted_run(tmp_path):
 def test_wandb_offline_run_holds_logged_keys(tmp_path):
     from sgpo.wandb_offline import read_history, read_summary
 
-    run_train(tmp_path, "logger=wandb", "logger.offline=true")
+    run_train(tmp_path, "logger=wandb", "logger.wandb.offline=true")
     files = list((tmp_path / "run" / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(files) == 1
     history = read_history(files[0])
@@ -137,3 +137,25 @@ def test_compute_matched_experiment_runs_with_each_methods_tuned_lr(tmp_path):
     run_cli("train.py", "experiment=compute_matched", "method=grpo", "debug=fdr", f"paths.output_dir={tmp_path / 'out'}",
             f"paths.run_dir={run_dir}")
     assert json.loads((run_dir / "metrics.json").read_text())["train/steps"] == 2
+
+
+def test_skipping_zero_advantage_rows_ends_at_the_same_weights_as_training_on_them(tmp_path):
+    """3 train.py steps with algo.skip_zero_adv true and false: the same policy (float64, so rounding
+    order cannot hide a scale difference); only the FLOPs ledger differs."""
+    from safetensors.torch import load_file
+
+    runs = {}
+    for skip in ("true", "false"):
+        metrics = run_train(tmp_path / skip, "method=grpo", "trainer.precision=64-true", f"algo.skip_zero_adv={skip}")
+        runs[skip] = (metrics, load_file(tmp_path / skip / "run" / "policy" / "model.safetensors"))
+    (skipped, w_skip), (every, w_every) = runs["true"], runs["false"]
+    base = load_file(TINY / "model.safetensors")
+    assert max(float((w_every[k].double() - base[k].double()).abs().max()) for k in base) > 1e-5, "weights must move"
+    diff = max(float((w_skip[k] - w_every[k]).abs().max()) for k in w_every)
+    assert diff <= 1e-12, diff
+    assert skipped["test/pass@1"] == every["test/pass@1"]
+    assert skipped["compute/rollout_flops"] == every["compute/rollout_flops"]
+    assert skipped["compute/train_flops"] < every["compute/train_flops"]
+    # the zero-advantage rows' training is wasted when they are trained on, and not spent when skipped
+    assert every["compute/wasted_flops"] - skipped["compute/wasted_flops"] == pytest.approx(
+        every["compute/train_flops"] - skipped["compute/train_flops"], rel=1e-9)

@@ -35,7 +35,7 @@ if __name__ == "__main__":
     opt = torch.optim.AdamW(policy.parameters(), lr=1e-2)
     policy.train()
     logp = token_logprobs(policy, batch.input_ids, batch.attention_mask)
-    loss, _ = LOSSES.get("grpo")(logp, logp.detach(), batch.advantages, batch.loss_mask)
+    loss, _ = LOSSES.get("grpo")(logp, logp.detach(), batch.advantages, batch.loss_mask, eps=0.2, beta=0.0)
     loss.backward()
     opt.step()
 

@@ -74,7 +74,7 @@ class ProfiledDataModule(pl.LightningDataModule):
         seen in training (decayed by ``data.refresh_decay`` every cycle, so recent ones weigh most).
         Queries never trained on keep their profiled p-hat (dropped ones stay dropped).
         """
-        w = float(self.data_cfg.get("refresh_prior_weight", 0.5)) * max(self.k, 1)
+        w = float(self.data_cfg["refresh_prior_weight"]) * max(self.k, 1)
         p_new = self.p_hat.copy()
         for q, (succ, n) in observed.items():
             p_new[q] = (succ + w * self.p_hat[q]) / (n + w)
@@ -86,11 +86,11 @@ class ProfiledDataModule(pl.LightningDataModule):
     def build_sampler(self, rank: int, world_size: int) -> CurriculumBatchSampler:
         d = self.data_cfg
         self.sampler = CurriculumBatchSampler(
-            self.phases, int(d["rollouts_per_step"]), seed=self.seed, phase_epochs=d.get("phase_epochs"),
-            phase_steps=d.get("phase_steps"), plateau_window=d.get("plateau_window"),
-            plateau_delta=float(d.get("plateau_delta", 0.01)), cycles=d.get("cycles"), rank=rank,
-            world_size=world_size, replan=self.replan if d.get("refresh_p_hat") else None,
-            observe_decay=float(d.get("refresh_decay", 0.5)))
+            self.phases, int(d["rollouts_per_step"]), seed=self.seed, phase_epochs=d["phase_epochs"],
+            phase_steps=d["phase_steps"], plateau_window=d["plateau_window"],
+            plateau_delta=float(d["plateau_delta"]), cycles=d["cycles"], rank=rank,
+            world_size=world_size, replan=self.replan if d["refresh_p_hat"] else None,
+            observe_decay=float(d["refresh_decay"]))
         return self.sampler
 
     def setup(self, stage: str | None = None) -> None:

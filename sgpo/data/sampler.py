@@ -15,10 +15,13 @@ on the rollouts seen so far (``observe``), since the profile describes the initi
 
 DDP: the sampler shards by rank itself. Every rank builds the same global step and keeps
 ``step[rank::world_size]``; groups are never split across ranks, so group advantages stay local.
+Everything the sampler learns from rollouts (``observe``, ``report_reward``) must be the same on
+every rank: the module feeds it job-wide values, so every rank plans the same steps.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,11 +43,10 @@ class SamplerState:
 
 
 class CurriculumBatchSampler:
-    def __init__(self, phases: list[Phase], rollouts_per_step: int, seed: int = 0, phase_epochs: int | None = 1,
-                 phase_steps: int | None = None, plateau_window: int | None = None, plateau_delta: float = 0.01,
-                 cycles: int | None = 1, rank: int = 0, world_size: int = 1,
-                 replan: Callable[[int, dict[int, list[float]]], list[Phase]] | None = None,
-                 observe_decay: float = 0.5) -> None:
+    def __init__(self, phases: list[Phase], rollouts_per_step: int, *, seed: int, phase_epochs: int | None,
+                 phase_steps: int | None, plateau_window: int | None, plateau_delta: float, cycles: int | None,
+                 observe_decay: float, rank: int = 0, world_size: int = 1,
+                 replan: Callable[[int, dict[int, list[float]]], list[Phase]] | None = None) -> None:
         phases = [p for p in phases if len(p.indices)]
         if not phases:
             raise ValueError("no queries left to train on after filtering: loosen the filter (filter=none) "
@@ -132,11 +134,26 @@ class CurriculumBatchSampler:
         """This rank's share of a global step."""
         return step[self.rank :: self.world_size]
 
-    def observe(self, query: int, rewards: list[float]) -> None:
-        """Record a trained group's rewards (drives the p-hat refresh between cycles)."""
+    def observe(self, query: int, successes: float, rollouts: float) -> None:
+        """Record a trained group: the sum of its rewards and its size (drive the p-hat refresh).
+
+        Several processes: every rank must observe every rank's groups (the module shares them),
+        so every rank re-plans the same next cycle."""
         stats = self.observed.setdefault(int(query), [0.0, 0.0])
-        stats[0] += float(sum(rewards))
-        stats[1] += float(len(rewards))
+        stats[0] += float(successes)
+        stats[1] += float(rollouts)
+
+    def plan_digest(self) -> str:
+        """sha256 of the live plan (phases, their queries and group sizes) and the position in it:
+        equal on every rank when ranks plan the same steps."""
+        h = hashlib.sha256()
+        for p in self.phases:
+            h.update(p.name.encode())
+            h.update(np.asarray(p.indices, dtype=np.int64).tobytes())
+            h.update(np.asarray(p.group_sizes, dtype=np.int64).tobytes())
+        s = self.state
+        h.update(repr((s.cycle, s.phase, s.epoch, s.pos, s.step, s.phase_step, sorted(self.observed.items()))).encode())
+        return h.hexdigest()
 
     def report_reward(self, reward: float) -> None:
         """Feed back a step's mean train reward (drives the plateau rule)."""

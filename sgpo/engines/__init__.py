@@ -1,32 +1,22 @@
-"""Rollout engines by name: ``build_engine(cfg, model, tokenizer, model_path)``."""
+"""Rollout engines, built from the ``engine`` config's ``_target_``: ``build_engine(cfg, model, tokenizer, ...)``."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from sgpo.engines.base import Completion, Engine, SamplingParams
 from sgpo.engines.hf import HFEngine
-from sgpo.registry import Registry
-
-ENGINES: Registry[Callable[..., Engine]] = Registry("engine")
 
 
-@ENGINES.register("hf")
-def _build_hf(cfg: Mapping[str, Any], model, tokenizer, model_path: str, seed: int) -> Engine:
-    return HFEngine(model, tokenizer, max_batch_sequences=cfg.get("max_batch_sequences", 512))
+def build_engine(cfg: Mapping[str, Any], model, tokenizer, model_path: str, seed: int) -> Engine:
+    """Instantiate ``cfg._target_`` (an engine's ``for_run``) with the run's policy, tokenizer, model path
+    and seed; ``cfg.name`` is a label (profile fingerprints, logs), not an argument."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    node = OmegaConf.create({k: v for k, v in dict(cfg).items() if k != "name"})
+    return instantiate(node, model=model, tokenizer=tokenizer, model_path=model_path, seed=seed, _convert_="all")
 
 
-@ENGINES.register("vllm")
-def _build_vllm(cfg: Mapping[str, Any], model, tokenizer, model_path: str, seed: int) -> Engine:
-    from sgpo.engines.vllm import VLLMEngine  # vLLM is an optional extra: import it only when asked
-
-    kwargs = {k: v for k, v in dict(cfg).items() if k not in ("name", "max_batch_sequences")}
-    return VLLMEngine(model_path, seed=seed, **kwargs)
-
-
-def build_engine(cfg: Mapping[str, Any], model, tokenizer, model_path: str, seed: int = 0) -> Engine:
-    return ENGINES.get(cfg["name"])(cfg, model, tokenizer, model_path, seed)
-
-
-__all__ = ["ENGINES", "Completion", "Engine", "SamplingParams", "build_engine"]
+__all__ = ["Completion", "Engine", "HFEngine", "SamplingParams", "build_engine"]

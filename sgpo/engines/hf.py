@@ -28,6 +28,12 @@ class HFEngine:
         self.eos_id = tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id
 
+    @classmethod
+    def for_run(cls, *, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, model_path: str, seed: int,
+                max_batch_sequences: int) -> HFEngine:
+        """The engine of a run (conf/engine/hf.yaml's ``_target_``): samples with the policy itself."""
+        return cls(model, tokenizer, max_batch_sequences=max_batch_sequences)
+
     def sync_weights(self, model: torch.nn.Module) -> None:
         """Nothing to copy: this engine samples with the trained module itself."""
         self.model = model

@@ -33,6 +33,11 @@ class VLLMEngine:
 
     name = "vllm"
 
+    @classmethod
+    def for_run(cls, *, model, tokenizer, model_path: str, seed: int, **engine_cfg: Any) -> VLLMEngine:
+        """The engine of a run (conf/engine/vllm.yaml's ``_target_``): vLLM loads ``model_path`` itself."""
+        return cls(model_path, seed=seed, **engine_cfg)
+
     def __init__(self, model_path: str, dtype: str = "float32", seed: int = 0, max_model_len: int | None = None,
                  gpu_memory_utilization: float = 0.5, tensor_parallel_size: int = 1, enable_sleep_mode: bool = False,
                  enforce_eager: bool = True, cpu_kvcache_space_gib: int = 1, **llm_kwargs: Any) -> None:

@@ -33,6 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 import sgpo
+from sgpo.config import ProfileSection, typed
 from sgpo.engines import SamplingParams, build_engine
 from sgpo.engines.base import derive_seed
 from sgpo.faults import crash_point
@@ -53,13 +54,8 @@ def _sha(obj: Any) -> str:
 
 
 def validate_profile_cfg(cfg: DictConfig) -> None:
-    p = cfg.profile
-    if int(p.num_samples) < 1:
-        raise ValueError(f"profile.num_samples={p.num_samples} must be >= 1")
-    if int(p.chunk_queries) < 1:
-        raise ValueError(f"profile.chunk_queries={p.chunk_queries} must be >= 1")
-    if p.max_queries is not None and int(p.max_queries) < 1:
-        raise ValueError(f"profile.max_queries={p.max_queries} must be >= 1 or null")
+    """Refuse a bad ``profile`` section (types and ranges: sgpo.config.ProfileSection) with a ConfigError."""
+    typed(cfg, "profile", ProfileSection)
 
 
 class ProfileJob:
@@ -74,7 +70,7 @@ class ProfileJob:
         queries = self.task.split(p.split)
         self.queries: list[Query] = queries[: p.max_queries] if p.max_queries else queries
         prepare_model(cfg.model)
-        device = p.get("device", "auto")
+        device = p.device
         device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         self.model, self.tokenizer = load_policy(cfg.model.path, cfg.model.dtype, device=device)
         self.shape = ModelShape.from_config(self.model.config)
@@ -103,7 +99,7 @@ def get_profile(cfg: DictConfig) -> tuple[store.DifficultyProfile, Path]:
     """
     job = ProfileJob(cfg)
     want = job.k
-    draw = max(want, sweep_max_num_samples() or 0) if cfg.profile.get("share_across_sweep", True) else want
+    draw = max(want, sweep_max_num_samples() or 0) if cfg.profile.share_across_sweep else want
     job.group_dir.mkdir(parents=True, exist_ok=True)
     # One lock per fingerprint (k is not in it): parallel jobs of a sweep wait for the one profiling.
     with FileLock(str(job.group_dir / f".{job.fingerprint[:16]}.lock")):
@@ -258,7 +254,7 @@ def finalize(job: ProfileJob, folder: Path, part_paths: list[Path]) -> store.Dif
 
 def run(cfg: DictConfig) -> Path:
     """Entry point of ``profile.py``: returns (and prints last) the profile folder."""
-    if cfg.get("num_threads"):
+    if cfg.num_threads:
         torch.set_num_threads(int(cfg.num_threads))
     profile, folder = get_profile(cfg)
     print(summary_table(profile.summary(), f"difficulty profile ({cfg.task.name}, {cfg.model.name})"), flush=True)

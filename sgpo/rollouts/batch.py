@@ -26,6 +26,12 @@ class RolloutBatch:
     def __len__(self) -> int:
         return self.input_ids.shape[0]
 
+    @classmethod
+    def empty(cls) -> RolloutBatch:
+        """No rows (a rank that got no group this step)."""
+        return cls(torch.zeros((0, 2), dtype=torch.long), torch.zeros((0, 2), dtype=torch.long),
+                   torch.zeros((0, 1)), torch.zeros(0), torch.zeros(0), torch.zeros(0, dtype=torch.long))
+
     def select(self, rows: torch.Tensor) -> RolloutBatch:
         return RolloutBatch(*(t[rows] for t in (self.input_ids, self.attention_mask, self.loss_mask, self.rewards,
                                                 self.advantages, self.group_index)))
