@@ -18,11 +18,13 @@ def evaluate(engine: Engine, task: Task, prompt_ids: Sequence[Sequence[int]], qu
     greedy = engine.generate(prompt_ids, 1, SamplingParams(0.0, 1.0, max_new_tokens), seed=seed)
     pass1 = task.score_batch(queries, [[c.text for c in cs] for cs in greedy])
     metrics = {"pass@1": sum(r[0] for r in pass1) / len(queries)}
-    flops = sum(rollouts_forward_flops(shape, len(p), [cs[0].num_tokens]) for p, cs in zip(prompt_ids, greedy))
+    shared = engine.shares_prompt
+    flops = sum(rollouts_forward_flops(shape, len(p), [cs[0].num_tokens], shared_prompt=shared)
+                for p, cs in zip(prompt_ids, greedy))
     if k > 0:
         sampled = engine.generate(prompt_ids, k, SamplingParams(temperature, 1.0, max_new_tokens), seed=seed + 1)
         rewards = task.score_batch(queries, [[c.text for c in cs] for cs in sampled])
         metrics["mean@k"] = sum(sum(r) for r in rewards) / (k * len(queries))
-        flops += sum(rollouts_forward_flops(shape, len(p), [c.num_tokens for c in cs])
+        flops += sum(rollouts_forward_flops(shape, len(p), [c.num_tokens for c in cs], shared_prompt=shared)
                      for p, cs in zip(prompt_ids, sampled))
     return metrics, float(flops)

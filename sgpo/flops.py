@@ -21,7 +21,17 @@ A sequence of T tokens run through the model once (prompt + completion, with a K
     C_seq(T) = sum_{t=1..T} C_fwd(t) = 2 P T + 2 n_layer d_attn T (T + 1).
 
 Training costs ~3x forward per trained token (forward + backward of twice the forward).
-Profiling and rollouts are charged as forward passes over prompt + completion for every sample.
+
+Sampling n completions of one prompt of p tokens costs what the engine computes. An engine that
+prefills the prompt once for its n samples (``shares_prompt``: the hf engine's prefix sharing)
+pays the prompt's forward once, then each completion token at its position (its attention
+still reads the whole prompt):
+
+    C_group = C_seq(p) + sum_j [C_seq(p + c_j) - C_seq(p)]
+
+An engine that prefills every sample's copy of the prompt pays sum_j C_seq(p + c_j). Profiling,
+training rollouts and evaluation are charged this way; training stays per trained sequence
+(each sequence's prompt runs forward and backward).
 """
 
 from __future__ import annotations
@@ -91,9 +101,17 @@ def sequence_forward_flops(shape: ModelShape, num_tokens):
     return float(flops) if flops.ndim == 0 else flops
 
 
-def rollouts_forward_flops(shape: ModelShape, prompt_tokens: int, completion_tokens) -> float:
-    """Forward FLOPs of sampling one prompt's completions: sum_j C_seq(prompt + completion_j)."""
-    return float(sum(sequence_forward_flops(shape, prompt_tokens + n) for n in completion_tokens))
+def rollouts_forward_flops(shape: ModelShape, prompt_tokens: int, completion_tokens, *, shared_prompt: bool) -> float:
+    """Forward FLOPs of sampling one prompt's completions (``completion_tokens``: each one's length).
+
+    shared_prompt: C_seq(p) + sum_j [C_seq(p + c_j) - C_seq(p)] (the prompt prefilled once);
+    otherwise sum_j C_seq(p + c_j) (every sample prefills its own copy). No completions: 0.
+    """
+    full = sum(sequence_forward_flops(shape, prompt_tokens + n) for n in completion_tokens)
+    if not shared_prompt or not len(completion_tokens):
+        return float(full)
+    prompt = sequence_forward_flops(shape, prompt_tokens)
+    return float(full - (len(completion_tokens) - 1) * prompt)
 
 
 def sequence_train_flops(shape: ModelShape, num_tokens):

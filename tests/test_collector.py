@@ -25,6 +25,7 @@ class ScriptedEngine:
     """Returns, for query q's prompt, the texts script[q] (one token per character), in order."""
 
     name = "scripted"
+    shares_prompt = True  # the prompt's forward is charged once per group
 
     def __init__(self, script: dict[int, list[str]]) -> None:
         self.script, self.calls = script, []
@@ -49,7 +50,7 @@ def collector(dynamic: bool, refill=None, cap: int = 4) -> tuple[RolloutCollecto
 
 
 def flops(q: int, g: int) -> float:
-    return rollouts_forward_flops(SHAPE, len(PROMPTS[q]), [len(t) for t in SCRIPT[q][:g]])
+    return rollouts_forward_flops(SHAPE, len(PROMPTS[q]), [len(t) for t in SCRIPT[q][:g]], shared_prompt=True)
 
 
 def test_every_group_is_charged_and_zero_variance_groups_are_wasted():

@@ -48,9 +48,45 @@ def test_shipped_model_matches_hand_count(tiny_policy):
     assert shape.matmul_params == 1_048_576 + len(tokenizer) * 128
 
 
-def test_rollouts_forward_flops_sums_prompt_plus_each_completion():
+def test_rollouts_forward_flops_per_sample_prefill_sums_prompt_plus_each_completion():
     from sgpo.flops import rollouts_forward_flops
 
     shape = tiny_shape()
-    assert rollouts_forward_flops(shape, 3, [2, 5]) == sequence_forward_flops(shape, 5) + sequence_forward_flops(shape, 8)
-    assert rollouts_forward_flops(shape, 3, []) == 0.0
+    assert rollouts_forward_flops(shape, 3, [2, 5], shared_prompt=False) == \
+        sequence_forward_flops(shape, 5) + sequence_forward_flops(shape, 8)
+    assert rollouts_forward_flops(shape, 3, [], shared_prompt=False) == 0.0
+
+
+def test_rollouts_forward_flops_with_a_shared_prompt_hand_count():
+    """Prompt of 3 tokens once, then completions of 2 and 5 tokens at positions 4.. (attending the prompt)."""
+    from sgpo.flops import rollouts_forward_flops
+
+    shape = tiny_shape()
+    p, attn = 1_061_248, 4 * 4 * 128  # 2P per token; 4 n_layer d_attn per attended position
+    prompt = 3 * 2 * p + attn * (1 + 2 + 3)
+    first = 2 * 2 * p + attn * (4 + 5)                  # completion tokens at positions 4, 5
+    second = 5 * 2 * p + attn * (4 + 5 + 6 + 7 + 8)     # positions 4..8
+    assert rollouts_forward_flops(shape, 3, [2, 5], shared_prompt=True) == prompt + first + second
+    assert rollouts_forward_flops(shape, 3, [4], shared_prompt=True) == rollouts_forward_flops(
+        shape, 3, [4], shared_prompt=False), "one sample: nothing is shared"
+    assert rollouts_forward_flops(shape, 3, [], shared_prompt=True) == 0.0
+    # the tiny policy's profile shape: 8 samples of a 7-token prompt, 4-token answers
+    shared = rollouts_forward_flops(shape, 7, [4] * 8, shared_prompt=True)
+    assert shared == pytest.approx(rollouts_forward_flops(shape, 7, [4] * 8, shared_prompt=False)
+                                   - 7 * sequence_forward_flops(shape, 7))
+
+
+def test_profile_flops_follow_the_engine_that_made_it():
+    """Profiles record whether the prompt was prefilled once per query; old ones (no key) per sample."""
+    from sgpo.profiling.store import DifficultyProfile
+
+    shape = tiny_shape()
+    outcomes = np.array([[True, False, True], [False, False, False]])
+    completion = np.array([[2, 5, 1], [3, 3, 3]])
+    prompt = np.array([3, 6])
+    per_sample = DifficultyProfile(["a", "b"], outcomes, prompt, completion, outcomes & False, {})
+    shared = DifficultyProfile(["a", "b"], outcomes, prompt, completion, outcomes & False, {"prompt_prefill": "shared"})
+    want_per_sample = sum(sequence_forward_flops(shape, int(p + c)) for p, row in zip(prompt, completion) for c in row)
+    assert per_sample.flops(shape) == pytest.approx(want_per_sample)
+    assert shared.flops(shape) == pytest.approx(want_per_sample - 2 * (sequence_forward_flops(shape, 3)
+                                                                      + sequence_forward_flops(shape, 6)))

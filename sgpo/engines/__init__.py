@@ -19,4 +19,15 @@ def build_engine(cfg: Mapping[str, Any], model, tokenizer, model_path: str, seed
     return instantiate(node, model=model, tokenizer=tokenizer, model_path=model_path, seed=seed, _convert_="all")
 
 
-__all__ = ["Completion", "Engine", "HFEngine", "SamplingParams", "build_engine"]
+def prefill_shared(cfg: Mapping[str, Any]) -> bool:
+    """Whether the engine ``cfg`` builds computes a prompt's forward once for its n samples."""
+    return bool(dict(cfg).get("prefix_sharing", False))  # only the hf engine has the option
+
+
+def stream_of(cfg: Mapping[str, Any]) -> str:
+    """The random stream the engine ``cfg`` builds draws (part of a profile's fingerprint): the hf
+    engine's two sampling paths draw differently; vLLM's prefix caching changes no draw."""
+    return f"{cfg['name']}/shared-prefill" if prefill_shared(cfg) else str(cfg["name"])
+
+
+__all__ = ["Completion", "Engine", "HFEngine", "SamplingParams", "build_engine", "prefill_shared", "stream_of"]

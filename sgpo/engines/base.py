@@ -56,9 +56,14 @@ class Completion:
 
 
 class Engine(Protocol):
-    """``generate`` returns, per prompt, ``n`` completions in sampling order."""
+    """``generate`` returns, per prompt, ``n`` completions in sampling order.
+
+    shares_prompt: True when a prompt's forward pass is computed once for its n samples (the
+    FLOPs ledger charges the prompt once per group then), False when every sample prefills it.
+    """
 
     name: str
+    shares_prompt: bool
 
     def generate(self, prompt_ids: Sequence[Sequence[int]], n: int, sampling: SamplingParams,
                  seed: int) -> list[list[Completion]]: ...

@@ -29,9 +29,17 @@ def _request_seed(seed: int, index: int) -> int:
 
 
 class VLLMEngine:
-    """A ``vllm.LLM`` over the policy folder ``model_path``."""
+    """A ``vllm.LLM`` over the policy folder ``model_path``.
+
+    A prompt's n samples go in one request (``SamplingParams.n``). With ``enable_prefix_caching``
+    vLLM reuses the KV blocks of a prompt already computed; it caches whole blocks only (16
+    tokens), and the n samples of one request may prefill together before anything is cached, so
+    how much is saved is not known here: the ledger charges every sample's prefill
+    (``shares_prompt`` False), an upper bound of what vLLM computed.
+    """
 
     name = "vllm"
+    shares_prompt = False
 
     @classmethod
     def for_run(cls, *, model, tokenizer, model_path: str, seed: int, **engine_cfg: Any) -> VLLMEngine:
@@ -40,7 +48,8 @@ class VLLMEngine:
 
     def __init__(self, model_path: str, dtype: str = "float32", seed: int = 0, max_model_len: int | None = None,
                  gpu_memory_utilization: float = 0.5, tensor_parallel_size: int = 1, enable_sleep_mode: bool = False,
-                 enforce_eager: bool = True, cpu_kvcache_space_gib: int = 1, **llm_kwargs: Any) -> None:
+                 enforce_eager: bool = True, cpu_kvcache_space_gib: int = 1, enable_prefix_caching: bool = True,
+                 **llm_kwargs: Any) -> None:
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cpu_kvcache_space_gib))
         try:
@@ -54,7 +63,7 @@ class VLLMEngine:
         kwargs: dict[str, Any] = dict(
             model=model_path, dtype=dtype, seed=seed,
             tensor_parallel_size=tensor_parallel_size, enforce_eager=enforce_eager,
-            enable_sleep_mode=enable_sleep_mode,
+            enable_sleep_mode=enable_sleep_mode, enable_prefix_caching=enable_prefix_caching,
         )
         if max_model_len:
             kwargs["max_model_len"] = max_model_len

@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 
 import sgpo
 from sgpo.config import ProfileSection, typed
-from sgpo.engines import SamplingParams, build_engine
+from sgpo.engines import SamplingParams, build_engine, prefill_shared, stream_of
 from sgpo.engines.base import derive_seed
 from sgpo.faults import crash_point
 from sgpo.flops import ModelShape, rollouts_forward_flops
@@ -81,7 +81,7 @@ class ProfileJob:
             "data": _sha([[q.id, ids, q.answer] for q, ids in zip(self.queries, self.prompt_ids)]),
             "sampling": asdict(self.sampling),
             # Engines draw different random streams, so a profile is only reproducible with its own.
-            "engine": cfg.engine.name,
+            "engine": stream_of(cfg.engine),
             "seed": int(cfg.seed),
         }
         self.fingerprint = _sha(self.components)
@@ -170,7 +170,8 @@ def _sample_chunk(job: ProfileJob, engine, index: int, start: int, stop: int) ->
         }
         if job.cfg.profile.save_completions:
             row["completions"] = [c.text for c in cs]
-        flops += rollouts_forward_flops(job.shape, len(ids), [c.num_tokens for c in cs])
+        flops += rollouts_forward_flops(job.shape, len(ids), [c.num_tokens for c in cs],
+                                        shared_prompt=engine.shares_prompt)
         rows.append(row)
     return rows, flops
 
@@ -235,6 +236,8 @@ def finalize(job: ProfileJob, folder: Path, part_paths: list[Path]) -> store.Dif
         "model": {"name": job.cfg.model.name, "path": str(job.cfg.model.path), **model_summary(job.model)},
         "model_shape": asdict(job.shape),
         "engine": job.cfg.engine.name,
+        # what the engine computed per group: the prompt once ("shared") or once per sample
+        "prompt_prefill": "shared" if prefill_shared(job.cfg.engine) else "per_sample",
         "split": job.cfg.profile.split,
         "wall_s": wall,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

@@ -103,9 +103,14 @@ class DifficultyProfile:
         return view
 
     def flops(self, shape: ModelShape) -> float:
-        """Forward FLOPs of every sample held: prompt + completion tokens per sample."""
+        """Forward FLOPs of every sample held, as the engine that made the profile computed them:
+        the prompt once per query (``meta.prompt_prefill == "shared"``) or once per sample (profiles
+        made before prefix sharing have no such key: that is what they spent)."""
         lengths = self.prompt_tokens[:, None] + self.completion_tokens
-        return float(np.sum(sequence_forward_flops(shape, lengths)))
+        full = float(np.sum(sequence_forward_flops(shape, lengths)))
+        if self.meta.get("prompt_prefill") != "shared" or self.num_samples == 0:
+            return full
+        return full - (self.num_samples - 1) * float(np.sum(sequence_forward_flops(shape, self.prompt_tokens)))
 
     def summary(self) -> dict[str, Any]:
         rates = self.success_rates()

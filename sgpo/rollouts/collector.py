@@ -77,8 +77,9 @@ class RolloutCollector:
         return completions, rewards
 
     def group_flops(self, spec: Spec, completions: Sequence[Completion]) -> float:
-        """Forward FLOPs of sampling one group (prompt + each completion)."""
-        return rollouts_forward_flops(self.shape, len(self.prompt_ids[spec[0]]), [c.num_tokens for c in completions])
+        """Forward FLOPs of sampling one group (its prompt once or per sample, as the engine computes it)."""
+        return rollouts_forward_flops(self.shape, len(self.prompt_ids[spec[0]]), [c.num_tokens for c in completions],
+                                      shared_prompt=self.engine().shares_prompt)
 
     def collect(self, specs: list[Spec], seed: int, step: int) -> CollectedGroups:
         """Generate and score ``specs`` for rollout step ``step`` (DAPO: drop zero-variance groups and
