@@ -16,21 +16,26 @@ log = logging.getLogger(__name__)
 
 
 class Evaluator(pl.Callback):
-    """Greedy pass@1 and sampled mean@k on held-out splits before training, every N steps and at the end.
+    """Greedy pass@1 and sampled mean@k (with standard errors) on held-out splits: before training,
+    every N steps, at the first step whose total FLOPs reach each of ``at_total_flops`` (one
+    evaluation when a step crosses several), and at the end.
 
-    Logged as ``<split>/pass@1`` and ``<split>/mean@k`` with ``compute/total_flops`` beside them.
+    Logged as ``<split>/pass@1``, ``<split>/mean@k`` (and ``_se``) with ``compute/total_flops``
+    beside them; ``eval/checkpoint_flops`` names the schedule point an evaluation served.
     """
 
     def __init__(self, splits: dict[str, tuple[list, list]], every_n_steps: int, k: int, max_new_tokens: int,
-                 temperature: float, seed: int) -> None:
+                 temperature: float, seed: int, at_total_flops: list[float]) -> None:
         self.splits, self.every, self.k = splits, int(every_n_steps), int(k)
         self.max_new_tokens, self.temperature, self.seed = int(max_new_tokens), float(temperature), int(seed)
+        self.schedule = sorted(float(x) for x in at_total_flops)
+        self.next_point = 0  # index of the first schedule point not reached yet
         self.history: list[dict[str, float]] = []
         self.last: dict[str, float] = {}
 
-    def run(self, trainer: pl.Trainer, module) -> dict[str, float]:
+    def run(self, trainer: pl.Trainer, module, checkpoint: float | None = None) -> dict[str, float]:
         engine = module.get_engine()
-        out: dict[str, float] = {}
+        out: dict[str, float] = {} if checkpoint is None else {"eval/checkpoint_flops": checkpoint}
         for split, (queries, prompt_ids) in self.splits.items():
             metrics, flops = evaluate(engine, module.task, prompt_ids, queries, self.k, self.max_new_tokens,
                                       self.temperature, self.seed, module.shape)
@@ -42,23 +47,33 @@ class Evaluator(pl.Callback):
         self.last = out
         for logger in trainer.loggers:
             logger.log_metrics(out, step=module.rollout_step)
-        log.info("eval at step %d: %s", module.rollout_step,
+        log.info("eval at step %d (%.3e FLOPs): %s", module.rollout_step, module.ledger.total,
                  ", ".join(f"{k}={v:.3f}" for k, v in out.items() if "@" in k))
         return out
 
     def on_train_start(self, trainer, module) -> None:
         if module.rollout_step == 0 and not self.history:
             self.run(trainer, module)
+            # schedule points the profile alone reaches are served by this first evaluation
+            while self.next_point < len(self.schedule) and module.ledger.total >= self.schedule[self.next_point]:
+                self.next_point += 1
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-        if self.every > 0 and module.rollout_step % self.every == 0 and module.rollout_step > 0:
+        total, reached = module.ledger.total, None
+        while self.next_point < len(self.schedule) and total >= self.schedule[self.next_point]:
+            reached = self.schedule[self.next_point] if reached is None else reached
+            self.next_point += 1
+        if reached is not None:
+            self.run(trainer, module, checkpoint=reached)
+        elif self.every > 0 and module.rollout_step % self.every == 0 and module.rollout_step > 0:
             self.run(trainer, module)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"history": self.history}
+        return {"history": self.history, "next_point": self.next_point}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.history = list(state.get("history", []))
+        self.next_point = int(state.get("next_point", 0))  # checkpoints written before the schedule existed: 0
         self.last = self.history[-1] if self.history else {}
 
 
@@ -89,8 +104,9 @@ def save_checkpoint(trainer, path: Path) -> None:
     """Write the checkpoint to a temporary file, rename it into place, then its sha256 beside it.
 
     A kill or a full disk mid-write leaves the previous checkpoint (and its checksum) intact.
+    ``weights_only=False``: a resume needs the optimiser, loop and callback states too.
     """
-    atomic_write(path, lambda tmp: trainer.save_checkpoint(tmp))
+    atomic_write(path, lambda tmp: trainer.save_checkpoint(tmp, weights_only=False))
     atomic_write_text(checksum_path(path), file_sha256(path) + "\n")
 
 

@@ -137,6 +137,18 @@ class EvalSection(Section):
     k: int = rule("an int >= 0", lambda v: v >= 0)
     temperature: float = rule("a float >= 0", lambda v: v >= 0)
     max_queries: int | None = rule("null or an int >= 1", _positive_or_null)
+    at_total_flops: Any = rule("null, a list of FLOPs > 0, or {start, stop, points} with 0 < start < stop, "
+                               "points >= 2", lambda v: _schedule_ok(v))
+
+
+def _schedule_ok(value: Any) -> bool:
+    from sgpo.evaluation import flops_schedule
+
+    try:
+        flops_schedule(value)
+    except (ValueError, TypeError):
+        return False
+    return True
 
 
 @dataclass

@@ -25,6 +25,7 @@ from sgpo.config import TrainConfig, load_train_config
 from sgpo.data.datamodule import ProfiledDataModule
 from sgpo.engines import build_engine
 from sgpo.engines.base import SamplingParams
+from sgpo.evaluation import flops_schedule
 from sgpo.io import atomic_write_json
 from sgpo.loggers import build_loggers, log_data_summary
 from sgpo.models import load_policy, prepare_model, weights_fingerprint
@@ -155,7 +156,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
             raise ValueError(f"eval.splits={list(ev.splits)}: the task's {split!r} split has no queries; "
                              f"remove it from eval.splits or give the task a {split} split")
         eval_splits[split] = (queries, encode_queries(encode, task, queries))
-    evaluator = Evaluator(eval_splits, ev.every_n_steps, ev.k, rollout.max_new_tokens, ev.temperature, seed=seed)
+    evaluator = Evaluator(eval_splits, ev.every_n_steps, ev.k, rollout.max_new_tokens, ev.temperature, seed=seed,
+                          at_total_flops=flops_schedule(node("eval")["at_total_flops"]))
     stop = StopRules(typed_cfg.train.max_steps, typed_cfg.train.max_total_flops)
     callbacks = [evaluator, stop]
     if typed_cfg.checkpoint.every_n_steps:
