@@ -7,7 +7,7 @@ val source, val is carved out of train by a hash of the query id (never overlapp
 
 Reference answers are read by ``answer_format``: ``gsm8k`` (the text after ``####``), ``boxed``
 (the last ``\\boxed{}`` of a worked solution) or ``plain`` (the field as is). Completions are
-checked with math-verify under a time limit (sgpo/tasks/math_answers.py).
+checked with math-verify under a time limit that holds (sgpo/tasks/math_answers.py).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from sgpo.tasks.base import Query, Task, query_id
 from sgpo.tasks.jsonl import BAD_ROW_POLICIES, DataError, check_prompt_length, field_text, report_skipped
-from sgpo.tasks.math_answers import extract_boxed, math_match
+from sgpo.tasks.math_answers import extract_boxed, math_match, start_worker
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,8 @@ class HFDatasetTask(Task):
             raise ValueError(f"task.answer_format={answer_format!r}; valid: {', '.join(ANSWER_FORMATS)}")
         if on_bad_row not in BAD_ROW_POLICIES:
             raise ValueError(f"task.on_bad_row={on_bad_row!r}; valid: {', '.join(BAD_ROW_POLICIES)}")
+        if not verify_timeout_s > 0:
+            raise ValueError(f"task.verify_timeout_s={verify_timeout_s} must be > 0 (seconds one check may take)")
         unknown = sorted(set(sources) - {"train", "val", "test"})
         if unknown or "train" not in sources:
             raise ValueError(f"task.sources has {sorted(sources)}; it needs train and may have val and test")
@@ -86,6 +88,7 @@ class HFDatasetTask(Task):
             train = self._splits["train"]
             self._splits["val"] = [q for q in train if int(q.id, 16) % 1000 < val_per_mille]
             self._splits["train"] = [q for q in train if int(q.id, 16) % 1000 >= val_per_mille]
+        start_worker()  # math-verify's worker, in the background: the first check need not wait for it
 
     @staticmethod
     def _queries(rows, split, prompt_field, answer_field, answer_format, max_rows, max_prompt_chars, on_bad_row):

@@ -1,37 +1,35 @@
 """Math answer checking for free-form completions (GSM8K, MATH): boxed or final-number answers,
-compared by math-verify under a time limit.
+compared by math-verify under a time limit that holds.
 
-A completion is untrusted text. Nothing here evaluates it as code: math-verify parses LaTeX and
-plain expressions into sympy objects with its own parser, and this module bounds what it is
-given (the last ``MAX_TAIL_CHARS`` characters, control and bidi characters removed, boxed
-content at most ``MAX_ANSWER_CHARS``) and how long one check may take (``timeout_s``). A check
-that errors or runs out of time scores 0 and is counted, never crashing a run.
+A completion is untrusted text. This module bounds what is read (the last ``MAX_TAIL_CHARS``
+characters, control and bidi characters removed, boxed content at most ``MAX_ANSWER_CHARS``)
+and compares plain decimal numbers here, as canonical strings: most GSM8K checks end there.
+Anything else goes to math-verify in the verify worker (sgpo/tasks/verify_worker.py), which
+kills a check that runs past ``timeout_s``; there sympy numbers are built from validated text and
+nothing parses model text with ``sympify`` (sgpo/tasks/math_equivalence.py). A check that
+errors or runs out of time scores 0 and is counted, never crashing a run.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import signal
-import threading
-import time
 from collections import Counter
-from contextlib import contextmanager
+
+from sgpo.tasks.verify_worker import CheckFailed, CheckTimeout, worker
 
 log = logging.getLogger(__name__)
 
 MAX_TAIL_CHARS = 4000     # answers sit at the end of a solution; a 1 MB completion costs the same as 4 kB
 MAX_ANSWER_CHARS = 300    # a boxed answer longer than this is not an answer
-MAX_NUMBER_DIGITS = 60    # longer digit strings are compared as text, never converted
 # NUL and other C0 controls, bidi marks/embeddings/isolates, zero-width characters.
 _INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 _NUMBER = re.compile(r"[-+]?(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.[0-9]+)?")
 
-STATS: Counter = Counter()  # "checks", "timeouts", "errors": read by tests and logged by tasks
-
-
-class CheckTimeout(Exception):
-    pass
+STATS: Counter = Counter()  # "checks", "worker_checks", "timeouts", "errors": read by tests and logged by tasks
+WORKER = "math"  # the verify worker math checks share
+_SETUP = ("sgpo.tasks.math_equivalence:load", ())
+_EQUIVALENT = "sgpo.tasks.math_equivalence:equivalent"
 
 
 def clean(text: str) -> str:
@@ -66,9 +64,8 @@ def final_number(text: str) -> str | None:
 
 def _plain_number(text: str) -> str | None:
     """Canonical form of a plain decimal number ('+007.50' -> '7.5'), else None. No int()/float() on it."""
-    text = text.strip().replace(",", "")
-    m = re.fullmatch(r"([-+]?)([0-9]+)(?:\.([0-9]+))?", text)
-    if not m or len(m.group(2)) + len(m.group(3) or "") > MAX_NUMBER_DIGITS:
+    m = re.fullmatch(r"([-+]?)([0-9]+)(?:\.([0-9]+))?", text.strip().replace(",", ""))
+    if not m:
         return None
     whole = m.group(2).lstrip("0") or "0"
     frac = (m.group(3) or "").rstrip("0")
@@ -76,23 +73,11 @@ def _plain_number(text: str) -> str | None:
     return body if body == "0" or m.group(1) != "-" else "-" + body
 
 
-@contextmanager
-def _deadline(seconds: float):
-    """Raise CheckTimeout after ``seconds`` (main thread: a real timer signal; elsewhere math-verify's own limits)."""
-    if threading.current_thread() is not threading.main_thread() or seconds <= 0:
-        yield
-        return
-
-    def fire(signum, frame):
-        raise CheckTimeout
-
-    old = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+def start_worker(wait: bool = False) -> None:
+    """Start the math verify worker now (in the background unless ``wait``): the first check need not wait."""
+    w = worker(WORKER)
+    w.add_setup(_SETUP)
+    w.start(wait)
 
 
 def answer_candidate(completion: str) -> str | None:
@@ -102,7 +87,11 @@ def answer_candidate(completion: str) -> str | None:
 
 
 def math_match(completion: str, answer: str, timeout_s: float = 2.0) -> bool:
-    """True if the completion's answer equals the reference ``answer`` (math-verify equivalence)."""
+    """True if the completion's answer equals the reference ``answer`` (math-verify equivalence).
+
+    At most ``timeout_s`` seconds of checking (plus milliseconds to kill an overrunning runner);
+    safe to call from any thread.
+    """
     STATS["checks"] += 1
     got = answer_candidate(completion)
     if got is None:
@@ -112,20 +101,16 @@ def math_match(completion: str, answer: str, timeout_s: float = 2.0) -> bool:
     a, b = _plain_number(got), _plain_number(want)
     if a is not None and b is not None:  # fast path: plain numbers, compared as canonical strings
         return a == b
-    started = time.monotonic()
+    if got == want:
+        return True
+    STATS["worker_checks"] += 1
     try:
-        from math_verify import parse, verify
-
-        limit = max(1, int(timeout_s))
-        with _deadline(timeout_s):
-            gold = parse(f"${want}$", parsing_timeout=limit)
-            pred = parse(f"$\\boxed{{{got}}}$", parsing_timeout=limit)
-            return bool(gold and pred and verify(gold, pred, timeout_seconds=limit))
+        return bool(worker(WORKER).call(_EQUIVALENT, (got, want), timeout_s, setup=_SETUP))
     except CheckTimeout:
         STATS["timeouts"] += 1
-        log.warning("math check timed out after %.1f s (answer %r...): scored 0", time.monotonic() - started, got[:40])
+        log.warning("math check ran past %.1f s (answer %r...): scored 0", timeout_s, got[:40])
         return False
-    except Exception as err:  # a parser failure on hostile text is a wrong answer, not a crash
+    except CheckFailed as err:  # a parser failure on hostile text is a wrong answer, not a crash
         STATS["errors"] += 1
         log.debug("math check failed (%s): scored 0", err)
         return False
