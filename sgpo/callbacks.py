@@ -48,7 +48,8 @@ class Evaluator(pl.Callback):
         for logger in trainer.loggers:
             logger.log_metrics(out, step=module.rollout_step)
         log.info("eval at step %d (%.3e FLOPs): %s", module.rollout_step, module.ledger.total,
-                 ", ".join(f"{k}={v:.3f}" for k, v in out.items() if "@" in k))
+                 ", ".join(f"{k}={v:.3f}±{out.get(k + '_se', float('nan')):.3f}" for k, v in out.items()
+                           if "@" in k and not k.endswith("_se")))
         return out
 
     def on_train_start(self, trainer, module) -> None:

@@ -52,7 +52,10 @@ class SGPOModule(pl.LightningModule):
         super().__init__()
         self.automatic_optimization = False
         self.policy = policy
-        self.reference = reference
+        # The frozen reference is not a submodule: never trained nor checkpointed (it is the initial
+        # policy, reloaded from model.path), and as one Lightning would warn at fit start that it is
+        # in eval mode, which it must be.
+        object.__setattr__(self, "reference", reference)
         self.tokenizer = tokenizer
         self.task = task
         self.train_queries = train_queries
@@ -107,6 +110,8 @@ class SGPOModule(pl.LightningModule):
 
     def on_fit_start(self) -> None:
         self.policy.train()
+        if self.reference is not None:  # not a submodule, so the strategy did not move it
+            self.reference.to(self.device)
 
     def get_engine(self) -> Engine:
         if self.engine is None:
@@ -129,6 +134,8 @@ class SGPOModule(pl.LightningModule):
                               "counters": dict(self.counters), "sampler": self.sampler.state_dict()}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # checkpoints of KL runs written while the reference was a submodule carry its weights
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("reference.")}
         state = checkpoint["sgpo"]
         self.ledger.load_state_dict(state["ledger"])
         self.rollout_step = int(state["rollout_step"])

@@ -32,6 +32,7 @@ from sgpo.models import load_policy, prepare_model, weights_fingerprint
 from sgpo.module import SGPOModule
 from sgpo.profiling.runner import get_profile
 from sgpo.profiling.store import DifficultyProfile
+from sgpo.progress import RunProgressBar, quiet_known_noise
 from sgpo.prompts import encode_queries, prompt_encoder
 from sgpo.tasks import build_task
 
@@ -168,10 +169,14 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     log_data_summary(loggers, profile.success_rates().tolist() if profile.outcomes.size else None,
                      profile.num_samples, data_summary)
+    trainer_args = OmegaConf.to_container(cfg.trainer, resolve=True)
+    if trainer_args.get("enable_progress_bar", True):  # Lightning refuses a bar callback when the bar is off
+        callbacks.append(RunProgressBar(total_steps=typed_cfg.train.max_steps))
+    quiet_known_noise()
     trainer = pl.Trainer(
         logger=loggers, callbacks=callbacks, max_epochs=1, max_steps=-1,
         enable_checkpointing=False, num_sanity_val_steps=0, log_every_n_steps=1, default_root_dir=str(run_dir),
-        **OmegaConf.to_container(cfg.trainer, resolve=True),
+        **trainer_args,
     )
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     log.info("training stopped: %s", stop.reason or "end of data")

@@ -112,23 +112,18 @@ def test_smollm2_loads_offline_with_its_chat_template(smollm2_folder):
         prompt_encoder(tokenizer, {"chat_template": True, "max_prompt_tokens": 4})("What is 2+3?")
 
 
-# Sums of two 1-digit numbers, answer = the last number: SmolLM2-135M rarely uses <answer> tags.
-RG = ["task=reasoning_gym", "task.name=basic_arithmetic", "task.answer_extraction=tag_or_last_number",
-      "task.instruction=''", "++task.generator_args={max_terms: 2, max_digits: 1, operators: [+], allow_negation: false, "
-      "allow_parentheses: false}", "task.num_train=64", "task.num_val=8", "task.num_test=8"]
-
-
 @pytest.mark.slow
 def test_smollm2_profile_and_train_end_to_end(smollm2_folder, tmp_path):
-    """The issue's command on SmolLM2 (16 queries, k=4), then two train.py steps on that profile."""
-    common = ["model=smollm2_135m", f"model.path={smollm2_folder}", *RG, "profile.max_new_tokens=48",
-              f"paths.output_dir={tmp_path}"]
+    """The README's SmolLM2 demo (experiment=smollm2_arith: sums of two 1-digit numbers, scored on the
+    last number; 16 queries, k=4) at the preset's generation length, then two train.py steps on that profile."""
+    common = ["experiment=smollm2_arith", f"model.path={smollm2_folder}", f"paths.output_dir={tmp_path}"]
     proc = run_cli("profile.py", *common, "profile.num_samples=4", "profile.max_queries=16", "profile.chunk_queries=8")
     folder = Path(proc.stdout.strip().splitlines()[-1].removeprefix("profile: "))
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["num_queries"] == 16 and summary["num_samples"] == 4
     print("SmolLM2 p-hat spread:", {k: summary[k] for k in ("frac_trivial", "frac_unsolvable", "frac_mixed",
-                                                            "mean_success")})
+                                                            "mean_success", "frac_truncated")})
+    assert summary["frac_truncated"] < 0.10, "model.max_new_tokens of smollm2_135m cuts its answers short"
 
     run_dir = tmp_path / "run"
     run_cli("train.py", *common, "profile.num_samples=4", "profile.max_queries=16", "profile.chunk_queries=8",

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import IterableDataset
 
 from sgpo.data.allocation import ALLOCATIONS
 from sgpo.data.curriculum import CURRICULA
@@ -99,8 +99,10 @@ class ProfiledDataModule(pl.LightningDataModule):
             state = self.sampler.state_dict()
             self.build_sampler(trainer.global_rank, trainer.world_size).load_state_dict(state)
 
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(_Ticker(), batch_size=None, num_workers=0)
+    def train_dataloader(self) -> _Ticker:
+        # Step numbers need no worker processes; a plain iterable also keeps Lightning from
+        # suggesting num_workers (it checks DataLoaders only).
+        return _Ticker()
 
     def summary(self) -> dict[str, Any]:
         """Counts for logs and reports: kept/dropped queries and the group-size mix."""
