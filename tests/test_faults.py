@@ -168,7 +168,7 @@ def test_full_disk_while_checkpointing_keeps_the_last_checkpoint(tmp_path):
     class Disk:  # stands in for the disk under Trainer.save_checkpoint: first write works, the second fills it
         full = False
 
-        def save_checkpoint(self, path):
+        def save_checkpoint(self, path, weights_only=None):
             Path(path).write_bytes(b"half" if self.full else b"a good checkpoint")
             if self.full:
                 raise OSError(errno.ENOSPC, "No space left on device")
