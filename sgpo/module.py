@@ -173,7 +173,7 @@ class SGPOModule(pl.LightningModule):
         self.counters["train/generation_batches"] = groups.generation_batches
         step_metrics = {**result.metrics, "perf/tokens_per_s": sum(lengths) / max(time.perf_counter() - started, 1e-9)}
         self._log_step(reward_sum / reward_count if reward_count else 0.0, groups, adv_metrics, step_metrics,
-                       result.updates, result.skipped, phase_index)
+                       result.updates, result.updates - result.zero_gradient_steps, result.skipped, phase_index)
 
     def _observe(self, step: list[tuple[int, int]], groups: CollectedGroups) -> None:
         """Feed the trained groups' successes to the sampler; with several ranks every rank gets every
@@ -210,8 +210,8 @@ class SGPOModule(pl.LightningModule):
         batch = pack_rollouts(prompts, completions, self.tokenizer.pad_token_id, rewards, adv, group_index)
         return batch, [len(p) + len(c) for p, c in zip(prompts, completions)], adv_metrics
 
-    def _log_step(self, reward_mean: float, groups: CollectedGroups, adv_metrics, step_metrics, updates, skipped,
-                  phase) -> None:
+    def _log_step(self, reward_mean: float, groups: CollectedGroups, adv_metrics, step_metrics, updates,
+                  learning_updates, skipped, phase) -> None:
         self.counters["train/skipped_updates"] += skipped
         comps = [c for cs in groups.completions for c in cs]
         specs = groups.specs
@@ -219,7 +219,8 @@ class SGPOModule(pl.LightningModule):
         self.counters["train/truncated_total"] += sum(c.finish_reason == "length" for c in comps)
         self.counters["train/empty_completions_total"] += sum(not c.text.strip() for c in comps)
         self.counters["train/zero_adv_groups_total"] += adv_metrics["num_degenerate_groups"]
-        self.counters["train/steps_without_update"] += int(updates == 0)
+        # steps that changed nothing by learning: no update, or only zero-gradient ones
+        self.counters["train/steps_without_update"] += int(learning_updates == 0)
         metrics = {
             "train/reward_mean": reward_mean,
             "train/frac_zero_adv_groups": adv_metrics["frac_zero_adv_groups"],

@@ -41,10 +41,12 @@ def sum_in_one_process(values: list[float]) -> list[float]:
 
 @dataclass
 class UpdateResult:
-    """updates: optimiser steps taken; skipped: steps skipped for a non-finite loss or gradient;
-    trained_rows: rows whose forward and backward ran (summed over passes); metrics: the last step's."""
+    """updates: optimiser steps taken (zero_gradient_steps of them on minibatches whose rows all had
+    zero advantage); skipped: steps skipped for a non-finite loss or gradient; trained_rows: rows
+    whose forward and backward ran (summed over passes); metrics: the last step's."""
 
     updates: int = 0
+    zero_gradient_steps: int = 0
     skipped: int = 0
     trained_rows: int = 0
     metrics: dict[str, float] = field(default_factory=dict)
@@ -164,6 +166,7 @@ class PolicyUpdater:
             p.grad = torch.zeros_like(p)
         self.optimizer.step()
         result.updates += 1
+        result.zero_gradient_steps += 1
         result.metrics = {"actor/grad_norm": 0.0, "actor/loss": 0.0}
 
     def _charge(self, rows: torch.Tensor, advantages: torch.Tensor, lengths: list[int],
