@@ -18,6 +18,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
+if Path(sys.argv[0]).name == "mutmut":
+    # `mutmut run` forks a worker per mutant from this process, and torch's OpenMP thread pool does
+    # not survive a fork (the workers hang): mutation runs keep torch on one thread.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+
 
 def run_cli(*args: str, timeout: float = 600, check: bool = True, cwd: Path = REPO) -> subprocess.CompletedProcess:
     """Run ``python <args>`` from the repo root; on failure show its output."""

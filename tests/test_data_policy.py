@@ -183,3 +183,34 @@ def test_datamodule_replan_reestimates_p_hat():
     phases = dm.replan(1, {0: [8.0, 8.0]})
     assert 0 not in np.concatenate([p.indices for p in phases]).tolist()
     assert dm.current_p_hat[0] == pytest.approx(0.9)
+
+
+def test_plateau_rule_keeps_a_phase_going_while_the_reward_rises():
+    """window 2, delta 0.25: the phase ends only once the mean of the last 2 rewards beats the 2 before by
+    less than delta (an improvement of exactly delta keeps it going)."""
+    s = make_sampler(phases(), 4, phase_epochs=None, plateau_window=2, plateau_delta=0.25, cycles=1)
+    rewards = [0.0, 0.0, 0.25, 0.25,  # +0.25 over the window before: keep going
+               0.5, 0.75,             # means 0.25 -> 0.625: keep going
+               1.0, 1.0]              # 0.625 -> 1.0: keep going
+    for r in rewards:
+        s.next_step()
+        s.report_reward(r)
+        assert s.state.phase == 0, r
+    s.next_step()  # the window rule reads [0.5, 0.75] vs [1.0, 1.0]: still rising, phase 0 goes on
+    assert s.state.phase == 0 and s.state.phase_step == 9
+    s.report_reward(1.0)
+    s.next_step()  # last 2: [1.0, 1.0] vs [1.0, 1.0] -> +0 < 0.25: the phase ends
+    assert s.state.phase == 1 and s.state.phase_step == 1 and s.state.phase_rewards == []
+    assert s.phase_name == "G=4"
+
+
+def test_plateau_rule_waits_for_two_full_windows():
+    s = make_sampler(phases(), 4, phase_epochs=None, plateau_window=3, plateau_delta=0.5, cycles=1)
+    for _ in range(5):
+        s.next_step()
+        s.report_reward(0.0)  # flat, but 5 < 2 x 3 rewards: too few to judge
+    s.next_step()
+    assert s.state.phase == 0
+    s.report_reward(0.0)
+    s.next_step()
+    assert s.state.phase == 1

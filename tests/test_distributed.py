@@ -1,7 +1,8 @@
 """Several processes (gloo on the CPU) make the update one process makes, and plan the same steps.
 
 * 2 processes, each with its share of a fixed rollout batch, end with the gradient one process
-  computes on the whole batch (every loss; a rank with no trainable rows; a rank with no rows).
+  computes on the whole batch (every loss; a rank with no trainable rows; a rank with no rows),
+  and both take the optimiser step: each rank's weights move by the one-process step.
 * ``train.py trainer=ddp`` with 2 processes and the p-hat refresh on crosses a curriculum cycle
   without a hang, both ranks hold the same plan and the same trained weights, and the weights
   moved away from the initial policy.
@@ -17,7 +18,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from conftest import TINY, run_cli
-from update_cases import LOSS_PARAMS, SPLITS, ddp_worker, one_process_gradient
+from update_cases import DDP_LR, LOSS_PARAMS, SPLITS, ddp_worker, one_process_gradient
 
 FAST = ["profile.max_queries=128", "profile.chunk_queries=64", "eval.max_queries=32", "eval.k=2",
         "data.rollouts_per_step=64", "train.max_steps=3", "eval.every_n_steps=0", "checkpoint.every_n_steps=0",
@@ -33,14 +34,20 @@ def free_port() -> int:
 def test_two_processes_compute_the_one_process_gradient(tmp_path):
     out = tmp_path / "grads.pt"
     mp.spawn(ddp_worker, args=(2, free_port(), str(out)), nprocs=2, join=True)
-    grads = torch.load(out)
+    ranks = [torch.load(f"{out}.rank{r}") for r in range(2)]
     for loss in LOSS_PARAMS:
         every_row = one_process_gradient(loss, skip=False)
         for split in SPLITS:
-            grad, updates = grads[(loss, split)]
+            (grad, updates, moved), (_, updates_1, moved_1) = ranks[0][(loss, split)], ranks[1][(loss, split)]
             diff = float((grad - every_row).norm() / every_row.norm())
-            print(f"{loss} {split}: relative difference to one process {diff:.2e}")
-            assert updates == 1 and diff <= 1e-5, (loss, split, diff)
+            # SGD: each rank's weights moved by -lr x the one-process gradient (the rank with nothing to
+            # train steps too, after its null pass), and the replicas stay identical
+            step = -DDP_LR * every_row.double()
+            step_diff = float((moved - step).norm() / step.norm())
+            print(f"{loss} {split}: relative difference to one process: gradient {diff:.2e}, step {step_diff:.2e}")
+            assert updates == updates_1 == 1 and diff <= 1e-5, (loss, split, diff)
+            assert torch.equal(moved, moved_1), (loss, split, "the replicas' weights differ")
+            assert step_diff <= 1e-4, (loss, split, step_diff)
 
 
 @pytest.mark.slow

@@ -82,6 +82,11 @@ def flat_grad(policy) -> torch.Tensor:
     return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in policy.parameters()])
 
 
+def flat_weights(policy) -> torch.Tensor:
+    """The parameters in ``flat_grad``'s order, in float64."""
+    return torch.cat([p.detach().flatten().double() for p in policy.parameters()])
+
+
 def one_process_gradient(loss: str, skip: bool) -> torch.Tensor:
     policy, tokenizer = load_tiny()
     batch, lengths = batch_of(tokenizer, list(range(len(GROUPS))), LOSS_PARAMS[loss][1])
@@ -96,9 +101,13 @@ SPLITS = {"mixed_on_both": ([0, 1, 4], [2, 3, 5]), "no_trainable_rows": ([0, 2, 
           "empty_rank": ([0, 1, 2, 3, 4, 5], [])}
 
 
+DDP_LR = 1.0  # SGD's step in the DDP check: weights after the step = before - DDP_LR x gradient
+
+
 def ddp_worker(rank: int, world_size: int, port: int, out: str) -> None:
     """One of 2 gloo processes: for every loss and split, this rank's share of the batch through a
-    DDP-wrapped policy; rank 0 saves the all-reduced gradients to ``out``."""
+    DDP-wrapped policy and one SGD step; each rank saves, to ``out`` + ``.rank<r>``, the all-reduced
+    gradient, the number of updates and how far the step moved its weights."""
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
@@ -119,11 +128,12 @@ def ddp_worker(rank: int, world_size: int, port: int, out: str) -> None:
         for split, shares in SPLITS.items():
             policy.load_state_dict(initial)
             policy.zero_grad(set_to_none=True)
+            before = flat_weights(policy)
             batch, lengths = batch_of(tokenizer, shares[rank], normalize_std)
-            updater = updater_for(policy, ddp, loss, skip=True, reduce=reduce, world_size=world_size)
+            updater = updater_for(policy, ddp, loss, skip=True, reduce=reduce, world_size=world_size,
+                                  optimizer=torch.optim.SGD(policy.parameters(), lr=DDP_LR))
             result = updater.update(batch, lengths, seed=0)
-            grads[(loss, split)] = (flat_grad(policy), result.updates)
-    if rank == 0:
-        torch.save(grads, out)
+            grads[(loss, split)] = (flat_grad(policy), result.updates, flat_weights(policy) - before)
+    torch.save(grads, f"{out}.rank{rank}")
     dist.barrier()
     dist.destroy_process_group()

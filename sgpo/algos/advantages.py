@@ -32,12 +32,3 @@ def group_advantages(rewards: torch.Tensor, group_index: torch.Tensor, normalize
     return adv.to(torch.float32), {"num_groups": n, "num_degenerate_groups": n_deg,
                                    "frac_zero_adv_groups": n_deg / n if n else 0.0}
 
-
-def degenerate_groups(rewards: torch.Tensor, group_index: torch.Tensor) -> torch.Tensor:
-    """[num_groups] bool: True where every reward in the group is equal (zero advantage)."""
-    num_groups = int(group_index.max().item()) + 1
-    hi = torch.full((num_groups,), -float("inf"), dtype=torch.float64).scatter_reduce(
-        0, group_index, rewards.double(), reduce="amax")
-    lo = torch.full((num_groups,), float("inf"), dtype=torch.float64).scatter_reduce(
-        0, group_index, rewards.double(), reduce="amin")
-    return hi - lo <= 1e-12
