@@ -65,15 +65,18 @@ class RunProgressBar(TQDMProgressBar):
         return format_postfix(trainer.progress_bar_metrics)  # not super()'s: that adds v_num
 
     def init_train_tqdm(self):
-        bar = super().init_train_tqdm()
-        bar.unit = "step"
-        return bar
+        return self._label(super().init_train_tqdm())  # a resumed run gets no on_train_epoch_start
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        super().on_train_epoch_start(trainer, pl_module)
-        self.train_progress_bar.set_description("steps")  # not "Epoch 0": a run is one pass of rollout steps
+        super().on_train_epoch_start(trainer, pl_module)  # resets the total and says "Epoch 0"
+        self._label(self.train_progress_bar)
+
+    def _label(self, bar):
+        bar.unit = "step"
+        bar.set_description("steps", refresh=False)  # not "Epoch 0": a run is one pass of rollout steps
         if self.total_steps:
-            self.train_progress_bar.total = self.total_steps
+            bar.total = self.total_steps
+        return bar
 
 
 class _DropTip(logging.Filter):
