@@ -60,7 +60,8 @@ def test_smollm2_arith_is_the_readme_demo_in_one_word(config_name):
     cfg = compose_cfg(config_name, "experiment=smollm2_arith")
     assert cfg.model.name == "smollm2_135m" and cfg.task.type == "reasoning_gym"
     assert cfg.task.name == "basic_arithmetic" and cfg.task.answer_extraction == "tag_or_last_number"
-    assert cfg.task.instruction == "" and (cfg.task.num_train, cfg.task.num_val, cfg.task.num_test) == (64, 16, 24)
+    assert cfg.task.instruction == compose_cfg(config_name, "task=reasoning_gym").task.instruction  # the task's own
+    assert (cfg.task.num_train, cfg.task.num_val, cfg.task.num_test) == (64, 16, 24)
     assert OmegaConf.to_container(cfg.task.generator_args) == {
         "max_terms": 2, "max_digits": 1, "operators": ["+"], "allow_negation": False, "allow_parentheses": False}
     assert set(lengths(cfg).values()) == {cfg.model.max_new_tokens}

@@ -117,17 +117,19 @@ def test_smollm2_profile_and_train_end_to_end(smollm2_folder, tmp_path):
     """The README's SmolLM2 demo (experiment=smollm2_arith: sums of two 1-digit numbers, scored on the
     last number; 16 queries, k=4) at the preset's generation length, then two train.py steps on that profile."""
     common = ["experiment=smollm2_arith", f"model.path={smollm2_folder}", f"paths.output_dir={tmp_path}"]
-    proc = run_cli("profile.py", *common, "profile.num_samples=4", "profile.max_queries=16", "profile.chunk_queries=8")
+    proc = run_cli("profile.py", *common, "profile.num_samples=4", "profile.max_queries=16")  # the README's command
     folder = Path(proc.stdout.strip().splitlines()[-1].removeprefix("profile: "))
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["num_queries"] == 16 and summary["num_samples"] == 4
     print("SmolLM2 p-hat spread:", {k: summary[k] for k in ("frac_trivial", "frac_unsolvable", "frac_mixed",
                                                             "mean_success", "frac_truncated")})
-    assert 0 <= summary["frac_truncated"] <= 1  # the < 10% goal of the issue is not met at 64 tokens: see README
+    # the preset's 320 tokens end nearly every sample (measured 5 of 64 truncated, 7.8%; 45% at 64 tokens)
+    assert summary["frac_truncated"] < 0.1, summary
 
     run_dir = tmp_path / "run"
-    run_cli("train.py", *common, "profile.num_samples=4", "profile.max_queries=16", "profile.chunk_queries=8",
+    run_cli("train.py", *common, "profile.num_samples=4", "profile.max_queries=16",
             "train.max_steps=2", "data.rollouts_per_step=16", "filter=none", "allocation=uniform",
+            "rollout.max_new_tokens=48",  # the profile is the length test; short rollouts keep this one quick
             "allocation.group_size=4", "eval.max_queries=4", "eval.k=1", "eval.splits=[test]",
             "checkpoint.every_n_steps=0", f"paths.run_dir={run_dir}")
     metrics = json.loads((run_dir / "metrics.json").read_text())
