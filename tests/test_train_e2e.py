@@ -36,7 +36,8 @@ def test_every_method_preset_trains_end_to_end(tmp_path, method):
     c = metrics
     assert c["compute/total_flops"] == pytest.approx(c["compute/profile_flops"] + c["compute/rollout_flops"]
                                                      + c["compute/train_flops"])
-    assert 0 <= c["compute/wasted_flops"] <= c["compute/rollout_flops"] + c["compute/train_flops"]
+    # every preset meets zero-variance groups in 3 steps on the tiny policy: their rollouts are wasted
+    assert 0 < c["compute/wasted_flops"] < c["compute/rollout_flops"] + c["compute/train_flops"]
     policy = tmp_path / "run" / "policy"
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -47,6 +48,13 @@ def test_every_method_preset_trains_end_to_end(tmp_path, method):
     assert changed, "training must change the policy's parameters"
     csv = (tmp_path / "run" / "csv" / "metrics.csv").read_text()
     assert "train/reward_mean" in csv and "compute/total_flops" in csv
+    if method == "dapo":  # dynamic sampling: every group trained on has mixed rewards, refilled as needed
+        import csv as csv_module
+
+        steps = [r for r in csv_module.DictReader((tmp_path / "run" / "csv" / "metrics.csv").open())
+                 if r.get("train/frac_zero_adv_groups")]
+        assert len(steps) == 3 and all(float(r["train/frac_zero_adv_groups"]) == 0 for r in steps), steps
+        assert max(float(r["train/generation_batches"]) for r in steps) > 1, "zero-variance groups were refilled"
 
 
 def test_method_preset_can_be_overridden_on_top(tmp_path):
@@ -133,10 +141,18 @@ def test_compute_matched_experiment_runs_with_each_methods_tuned_lr(tmp_path):
         lrs = {m: compose(config_name="train", overrides=["experiment=compute_matched", f"method={m}"]).optim.lr
                for m in ("grpo", "dapo", "sgpo", "sgpo_paper", "sgpo_filter_only")}
     assert lrs == {"grpo": 5e-5, "dapo": 2e-4, "sgpo": 2e-4, "sgpo_paper": 1e-4, "sgpo_filter_only": 1e-4}
-    run_dir = tmp_path / "run"
-    run_cli("train.py", "experiment=compute_matched", "method=grpo", "debug=fdr", f"paths.output_dir={tmp_path / 'out'}",
-            f"paths.run_dir={run_dir}")
-    assert json.loads((run_dir / "metrics.json").read_text())["train/steps"] == 2
+    from sgpo.training import train
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[
+            "experiment=compute_matched", "method=grpo", "debug=fdr", "optim.weight_decay=0.01", "optim.betas=[0.8,0.95]",
+            f"paths.output_dir={tmp_path / 'out'}", f"paths.run_dir={tmp_path / 'run'}"])
+    metrics, objects = train(cfg)
+    assert metrics["train/steps"] == 2
+    (optimizer,) = objects["trainer"].optimizers
+    group = optimizer.param_groups[0]
+    assert (type(optimizer).__name__, group["lr"], group["betas"], group["weight_decay"]) == ("AdamW", 5e-5, (0.8, 0.95),
+                                                                                             0.01)
 
 
 def test_skipping_zero_advantage_rows_ends_at_the_same_weights_as_training_on_them(tmp_path):
@@ -159,3 +175,30 @@ def test_skipping_zero_advantage_rows_ends_at_the_same_weights_as_training_on_th
     # the zero-advantage rows' training is wasted when they are trained on, and not spent when skipped
     assert every["compute/wasted_flops"] - skipped["compute/wasted_flops"] == pytest.approx(
         every["compute/train_flops"] - skipped["compute/train_flops"], rel=1e-9)
+
+
+def test_evaluation_follows_a_total_flops_schedule(tmp_path):
+    """eval.at_total_flops: one evaluation at the first step whose total FLOPs reach each point,
+    recording the exact FLOPs; pass@1 and mean@k come with their standard errors."""
+    import csv
+
+    points = [2e9, 3e9, 4e9, 5e9, 6e9, 8e9, 1e10, 1.5e10]
+    metrics = run_train(tmp_path, "method=grpo", "train.max_steps=5", f"eval.at_total_flops=[{','.join(map(str, points))}]")
+    rows = csv.DictReader((tmp_path / "run" / "csv" / "metrics.csv").open())
+    step_totals = {int(float(r["train/steps"])): float(r["compute/total_flops"]) for r in rows if r.get("train/reward_mean")}
+    steps = sorted(step_totals)
+    assert steps == [1, 2, 3, 4, 5]
+    served = [h for h in metrics["eval_history"] if "eval/checkpoint_flops" in h]
+    assert served, "the schedule must trigger evaluations"
+    for h in served:
+        point, step = h["eval/checkpoint_flops"], int(h["train/steps"])
+        assert h["compute/total_flops"] == pytest.approx(step_totals[step], rel=1e-6)  # the CSV holds float32
+        assert h["compute/total_flops"] >= point
+        assert step == 1 or step_totals[step - 1] < point, "at the first step that reaches the point"
+    want = sorted({next(s for s in steps if step_totals[s] >= p) for p in points if p <= step_totals[5]})
+    assert sorted(int(h["train/steps"]) for h in served) == want, "one evaluation per step, however many points it crosses"
+    queries = 32
+    for h in metrics["eval_history"]:
+        p = h["test/pass@1"]
+        assert h["test/pass@1_se"] == pytest.approx((p * (1 - p) / queries) ** 0.5)
+        assert 0 <= h["test/mean@k_se"] <= 0.5 / queries ** 0.5 + 1e-9
