@@ -222,13 +222,15 @@ def test_damaged_checkpoint_is_refused_with_a_clear_message(tmp_path):
 @pytest.mark.slow
 def test_all_zero_advantage_and_truncated_batches_go_through_and_are_counted(tmp_path):
     """One-token completions of 4-5 digit sums: every completion truncated, every reward 0, every
-    group zero-advantage. The run finishes, makes no update, and its logs count all of it."""
+    group zero-advantage. The run finishes, makes no update (method=grpo trains on every row: zero
+    gradients), charges every FLOP of it as wasted, and its logs count all of it."""
     run_dir = tmp_path / "run"
     run_cli("train.py", "method=grpo", "task.min_digits=4", "rollout.max_new_tokens=1", "train.max_steps=2",
             "data.rollouts_per_step=32", "profile.max_queries=64", "eval.max_queries=16", "eval.k=2",
             "checkpoint.every_n_steps=0", f"paths.output_dir={tmp_path / 'out'}", f"paths.run_dir={run_dir}")
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["train/steps"] == 2 and metrics["compute/train_flops"] == 0
+    assert metrics["train/steps"] == 2 and metrics["compute/train_flops"] > 0
+    assert metrics["compute/wasted_flops"] == pytest.approx(metrics["compute/rollout_flops"] + metrics["compute/train_flops"])
     rows = [r for r in csv.DictReader((run_dir / "csv" / "metrics.csv").open()) if r.get("train/steps")]
     last = rows[-1]
     assert float(last["train/frac_zero_adv_groups"]) == 1.0 and float(last["train/frac_truncated"]) == 1.0

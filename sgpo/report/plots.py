@@ -18,6 +18,15 @@ def _plt():
     return plt
 
 
+def finish(fig, ax, path: Path) -> None:
+    """Legend, grid, tight layout, then the PNG written and the figure closed."""
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    fig.savefig(path)
+    _plt().close(fig)
+
+
 def plot_pass1_vs_flops(groups: dict[str, list[Run]], path: Path, target: float | None) -> None:
     """One line per method (median over seeds of the step curves on a shared log grid), min-max band."""
     plt = _plt()
@@ -37,11 +46,7 @@ def plot_pass1_vs_flops(groups: dict[str, list[Run]], path: Path, target: float 
     ax.set_xscale("log")
     ax.set_xlabel("total FLOPs (profile + rollout + train)")
     ax.set_ylabel("test pass@1 (greedy)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3, which="both")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    finish(fig, ax, path)
 
 
 def plot_group_mix(groups: dict[str, list[Run]], path: Path) -> None:

@@ -119,6 +119,11 @@ def _medians(samples: np.ndarray) -> np.ndarray:
     return s[..., n // 2] if n % 2 else (s[..., n // 2 - 1] + s[..., n // 2]) / 2
 
 
+def median(values) -> float:
+    """Median of per-seed values [n] that may hold inf (never reached): inf when the upper middle is."""
+    return float(_medians(np.asarray(values, dtype=float)))
+
+
 def _quantile(sorted_x: np.ndarray, q: float) -> float:
     """Linear-interpolation quantile (numpy's default) that stays inf, not nan, next to inf values."""
     pos = q * (len(sorted_x) - 1)

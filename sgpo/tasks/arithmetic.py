@@ -12,11 +12,13 @@ same problem can only ever land in one split, whatever the seed or the split siz
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 from sgpo.tasks.answers import integers_match
 from sgpo.tasks.base import Query, Task, query_id
+from sgpo.tasks.difficulty_pool import draw_by_difficulty, load_pool_file
 
 OPERATORS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
 # Share of the id space (out of 1000) owned by each split; train owns the rest.
@@ -118,10 +120,24 @@ class ArithmeticTask(Task):
     name = "arithmetic"
 
     def __init__(self, seed: int = 0, num_train: int = 2048, num_val: int = 256, num_test: int = 512,
-                 min_digits: int = 1, max_digits: int = 5, operators: Sequence[str] = ("+",)) -> None:
+                 min_digits: int = 1, max_digits: int = 5, operators: Sequence[str] = ("+",),
+                 pool: Mapping[str, Any] | None = None) -> None:
         super().__init__()
         self.config = ArithmeticConfig(seed, num_train, num_val, num_test, min_digits, max_digits, tuple(operators))
-        self._splits = generate_splits(self.config)
+        if pool is None:
+            self._splits = generate_splits(self.config)
+            return
+        # a train split drawn by difficulty from a larger pool (sgpo/tasks/difficulty_pool.py); the
+        # val and test splits are the same problems as without a pool (each split fills independently)
+        unknown = set(pool) - {"file", "candidates", "shares"}
+        if unknown:
+            raise ValueError(f"task.pool: unknown keys {sorted(unknown)}; valid: file, candidates, shares")
+        candidates = int(pool["candidates"])
+        if candidates < num_train:
+            raise ValueError(f"task.pool.candidates={candidates} must be >= task.num_train={num_train}")
+        self._splits = generate_splits(replace(self.config, num_train=candidates))
+        counts = load_pool_file(pool["file"])
+        self._splits["train"] = draw_by_difficulty(self._splits["train"], counts, pool["shares"], num_train, seed)
 
     def score(self, query: Query, completion: str) -> float:
         return 1.0 if integers_match(completion, query.answer) else 0.0

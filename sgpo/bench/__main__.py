@@ -1,0 +1,147 @@
+"""The compute-matched benchmark: run a suite's jobs (resumable), then its report.
+
+    python -m sgpo.bench pool                  # the selection profile of the easy/hard mixes (once)
+    python -m sgpo.bench quick [--benchmarks]  # default mix, 5 methods x 3 seeds
+    python -m sgpo.bench full  [--benchmarks]  # 3 mixes x 5 methods x 5 seeds + the A/A seeds
+    python -m sgpo.bench tune                  # learning rates on val, seeds 0-1
+
+A suite is conf/bench/<name>.yaml. Each job is a train.py run (conf/experiment/bench.yaml plus the
+job's method, mix, seed); its compact summary goes to benchmarks/runs/<suite>/<mix>/<method>-s<seed>.json
+as soon as it finishes. A re-run skips every job whose summary holds the same resolved config, reruns
+the others, and rebuilds the report (benchmarks/runs/<suite>/REPORT.md, report.json, plots);
+``--benchmarks`` also writes BENCHMARKS.md and BENCHMARKS.json at the repository root.
+Give the machine to the benchmark alone: other jobs on the cores change every wall time (not the FLOPs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import sgpo
+from sgpo.bench import analysis, markdown, plots
+from sgpo.bench.pool import DEFAULT_OUT, make_pool
+from sgpo.bench.runner import WORK_DIR, digest, progress_line, resolved_config, run_job, status
+from sgpo.bench.suite import RUNS_DIR, job_overrides, jobs_of, load_suite
+from sgpo.io import atomic_write_json, atomic_write_text
+from sgpo.report.stats import json_safe
+
+
+def run_suite(name: str, max_jobs: int | None, dry_run: bool, runs_dir: Path, work_dir: Path) -> int:
+    """Run the suite's unfinished jobs in order; returns the number that failed."""
+    suite = load_suite(name)
+    jobs = jobs_of(suite)
+    states = [(job, status(job, resolved_config(job_overrides(job, suite)), runs_dir)) for job in jobs]
+    todo = [job for job, s in states if s != "done"]
+    stale = sum(s == "stale" for _, s in states)
+    print(f"{suite['name']}: {len(jobs)} jobs, {len(jobs) - len(todo)} finished, {len(todo)} to run"
+          + (f" ({stale} with an older config)" if stale else ""), flush=True)
+    if dry_run:
+        for job, s in states:
+            print(f"  {s:5s} {job.label}: python train.py {' '.join(job_overrides(job, suite))}")
+        return 0
+    todo = todo[:max_jobs] if max_jobs is not None else todo
+    metric = f"{resolved_config(job_overrides(todo[0], suite))['eval']['splits'][0]}/mean@k" if todo else ""
+    walls, failed = [], 0
+    for i, job in enumerate(todo, 1):
+        try:
+            summary = run_job(job, suite, runs_dir, work_dir)
+        except RuntimeError as exc:
+            failed += 1
+            print(f"[{i}/{len(todo)}] FAILED {exc}", file=sys.stderr, flush=True)
+            continue
+        walls.append(summary["wall_s"])
+        print(progress_line(i, len(todo), job, summary, metric, (len(todo) - i) * sum(walls) / len(walls)), flush=True)
+    return failed
+
+
+def finished_summaries(name: str, runs_dir: Path) -> tuple[dict, list[dict]]:
+    """The suite and the summaries of its jobs that match the current configs (older ones are left out)."""
+    suite = load_suite(name)
+    out = []
+    for job in jobs_of(suite):
+        path = job.summary_path(runs_dir)
+        if path.is_file():
+            summary = json.loads(path.read_text())
+            if summary.get("digest") == digest(resolved_config(job_overrides(job, suite))):
+                out.append(summary)
+    return suite, out
+
+
+def report_suite(name: str, command: str, benchmarks: bool, runs_dir: Path, root: Path = sgpo.ROOT_DIR) -> dict | None:
+    suite, summaries = finished_summaries(name, runs_dir)
+    if not summaries:
+        print(f"{suite['name']}: no finished jobs yet, no report")
+        return None
+    folder = runs_dir / suite["name"]
+    made = time.strftime("%Y-%m-%d %H:%M %Z")
+    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.platform()}"
+    if "lrs" in suite:
+        report = analysis.analyse_tuning(summaries)
+        lines = [f"# Learning-rate tuning (`{name}`), {report['metric']} at the end, median over seeds {suite['seeds']}",
+                 "", f"- command: `{command}`", f"- made: {made} on {machine}", "",
+                 "| method | " + " | ".join(f"lr {lr:g}" for lr in suite["lrs"]) + " | best |",
+                 "|---|" + "---|" * (len(suite["lrs"]) + 1)]
+        for m, e in report["methods"].items():
+            cells = [f"{e['final'][lr]:.3f} (n={e['seeds'][lr]})" if lr in e["final"] else "n/a" for lr in suite["lrs"]]
+            lines.append(f"| {m} | " + " | ".join(cells) + f" | {e['best_lr']:g} |")
+        text = "\n".join(lines) + "\n"
+    else:
+        report = analysis.analyse(summaries, suite)
+        for mix in report["mixes"]:
+            jobs = [s for s in summaries if s["mix"] == mix and s["seed"] in suite["seeds"]]
+            plots.plot_curves(jobs, report["metric"], folder / f"curves_{mix}.png", f"mix {mix}",
+                              report["mixes"][mix].get("targets"))
+        has_plot = plots.plot_ratio_vs_share(report, folder / "ratio_vs_zero_adv.png")
+        text = markdown.render(report, suite, command, made, machine, has_plot)
+    report.update(command=command, made=made, machine=machine, sgpo_version=sgpo.__version__)
+    atomic_write_json(folder / "report.json", json_safe(report))
+    atomic_write_text(folder / "REPORT.md", text)
+    print(text)
+    if benchmarks:
+        (root / "benchmarks").mkdir(parents=True, exist_ok=True)
+        for png in folder.glob("*.png"):
+            shutil.copy(png, root / "benchmarks" / png.name)
+        atomic_write_text(root / "BENCHMARKS.md", text.replace("](", "](benchmarks/"))
+        atomic_write_json(root / "BENCHMARKS.json", json_safe(report))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sgpo.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("suite", help="pool, a suite in conf/bench/ (quick, full, tune) or a suite YAML file")
+    parser.add_argument("--benchmarks", action="store_true", help="also write BENCHMARKS.md/json at the repo root")
+    parser.add_argument("--report-only", action="store_true", help="run nothing; rebuild the report from the summaries")
+    parser.add_argument("--dry-run", action="store_true", help="list the jobs, their state and commands; run nothing")
+    parser.add_argument("--max-jobs", type=int, default=None, help="stop after this many jobs (continue later)")
+    parser.add_argument("--runs-dir", type=Path, default=RUNS_DIR, help="where job summaries go")
+    parser.add_argument("--work-dir", type=Path, default=WORK_DIR, help="where the jobs' run folders go")
+    parser.add_argument("--root", type=Path, default=sgpo.ROOT_DIR, help="where --benchmarks writes BENCHMARKS.md/json")
+    parser.add_argument("--pool-out", type=Path, default=DEFAULT_OUT, help="pool: the selection profile file")
+    args = parser.parse_args(argv)
+    command = "python -m sgpo.bench " + " ".join(argv if argv is not None else sys.argv[1:])
+    if args.suite == "pool":
+        data = make_pool(out=args.pool_out)
+        print(f"pool: {args.pool_out}: {data['classes']}")
+        return 0
+    try:
+        failed = 0
+        if not args.report_only:
+            failed = run_suite(args.suite, args.max_jobs, args.dry_run, args.runs_dir, args.work_dir)
+        if not args.dry_run:
+            report_suite(args.suite, command, args.benchmarks, args.runs_dir, args.root)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""From job summaries to the benchmark's numbers (the BENCHMARKS.json layout).
+
+Per mix: GRPO's gain (median over seeds of final minus before) sets targets at fractions 0.5, 0.75
+and 0.9 of it; for every method, the FLOPs each seed needs to reach them (log-linear between
+evaluations, sgpo.report.stats), and the ratio of each baseline's median to the method's with a
+95% bootstrap interval over seeds (> 1: the method is cheaper); ``best_baseline`` is the cheaper of
+grpo_skip and dapo at that fraction. Also the final metric, the metric at equal compute (the
+smallest final FLOPs of the mix's runs) and its difference to GRPO, the area under the curve over
+log-FLOPs, and the shares of wasted and profiling FLOPs. The A/A check compares GRPO on the
+benchmark seeds with GRPO on the A/A seeds, targets from the benchmark seeds.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from sgpo.report import stats
+
+FRACTIONS = {"f50": 0.5, "f75": 0.75, "f90": 0.9}
+METRIC = "test/mean@k"
+CHEAP_BASELINES = ("grpo_skip", "dapo")  # candidates for best_baseline
+
+
+def curve(summary: dict[str, Any], metric: str = METRIC) -> tuple[np.ndarray, np.ndarray]:
+    """[E] total FLOPs and metric at each evaluation of a job; of evaluations at equal FLOPs
+    (the final one repeating the last schedule point) the later is kept."""
+    points: list[tuple[float, float]] = []
+    for h in summary["eval_history"]:
+        if h.get(metric) is None:
+            continue
+        f = float(h["compute/total_flops"])
+        if points and f <= points[-1][0]:
+            points.pop()
+        points.append((f, float(h[metric])))
+    if not points:
+        raise ValueError(f"{summary.get('suite')}/{summary.get('mix')}/{summary.get('method')} seed "
+                         f"{summary.get('seed')}: no evaluation holds {metric}")
+    flops, acc = zip(*points)
+    return np.array(flops), np.array(acc)
+
+
+def _med(values: Sequence[float]) -> float | None:
+    vals = [v for v in values if v is not None and np.isfinite(v)]
+    return float(statistics.median(vals)) if vals else None
+
+
+def zero_adv_share(jobs: list[dict[str, Any]], k: int = 8) -> dict[str, float | None]:
+    """GRPO's zero-advantage share at G = k before training, from the mix's profiles with k samples
+    (each query's p-hat in {0, 1}: its group of k has one reward); medians over the profiled jobs."""
+    profiles = [j["profile"] for j in jobs if j.get("profile") and j["profile"].get("num_samples") == k]
+    trivial = _med([p["frac_trivial"] for p in profiles])
+    unsolvable = _med([p["frac_unsolvable"] for p in profiles])
+    share = None if trivial is None else trivial + unsolvable
+    return {"share": share, "trivial": trivial, "unsolvable": unsolvable, "profiles": len(profiles)}
+
+
+def _ratio_entry(base: dict, method: dict, fraction: str, n_boot: int) -> dict[str, Any]:
+    """Baseline / method median FLOPs to the target at ``fraction``, with its bootstrap interval."""
+    return stats.bootstrap_ratio(base["flops_to"][fraction], method["flops_to"][fraction], n_boot=n_boot,
+                                 base_budgets=base["budgets"])
+
+
+def analyse_mix(jobs: list[dict[str, Any]], methods: Sequence[str], baselines: Sequence[str], metric: str = METRIC,
+                n_boot: int = 10000) -> dict[str, Any]:
+    """Numbers of one mix from its jobs (benchmark seeds only)."""
+    by_method: dict[str, list[dict[str, Any]]] = {}
+    for j in jobs:
+        by_method.setdefault(j["method"], []).append(j)
+    curves = {m: [curve(j, metric) for j in sorted(js, key=lambda j: j["seed"])] for m, js in by_method.items()}
+    out: dict[str, Any] = {"zero_adv": zero_adv_share(jobs), "grpo_zero_adv_share": None, "methods": {}}
+    out["grpo_zero_adv_share"] = out["zero_adv"]["share"]
+    if "grpo" not in curves:
+        out["note"] = "no GRPO runs: no targets"
+        return out
+    before, final, gain = stats.baseline_gain(curves["grpo"])
+    out.update(grpo_before=before, grpo_final=final, grpo_gain=gain,
+               targets={f: stats.target_for(before, gain, frac) for f, frac in FRACTIONS.items()})
+    if gain <= 0:
+        out["note"] = f"GRPO gained nothing on {metric} (median gain {gain:.4f}): FLOPs-to-target ratios are undefined"
+    equal = min(float(f[-1]) for cs in curves.values() for f, _ in cs)
+    lo = max(float(f[f > 0][0]) for cs in curves.values() for f, _ in cs)
+    out["equal_compute_flops"] = equal
+    per: dict[str, dict[str, Any]] = {}
+    for m, cs in curves.items():
+        per[m] = {
+            "flops_to": {f: [stats.flops_to_reach(fl, a, out["targets"][f]) for fl, a in cs] for f in FRACTIONS},
+            "budgets": [float(fl[-1]) for fl, _ in cs],
+            "at_equal": [stats.acc_at(fl, a, equal) for fl, a in cs],
+            "auc": [stats.auc_log_flops(fl, a, lo, equal) if lo < equal else float("nan") for fl, a in cs],
+            "final": [float(a[-1]) for _, a in cs],
+        }
+    for m in [m for m in methods if m in per]:
+        js, p = by_method[m], per[m]
+        entry: dict[str, Any] = {
+            "seeds": sorted(j["seed"] for j in js),
+            "flops_to": {f: {"median": stats.median(v), "per_seed": v} for f, v in p["flops_to"].items()},
+            "final": stats.bootstrap_median(p["final"], n_boot=n_boot),
+            "at_equal_compute": stats.bootstrap_median(p["at_equal"], n_boot=n_boot),
+            "auc_log_flops": _med(p["auc"]),
+            "wasted_share": _med([j["final"]["compute/wasted_flops"] / max(
+                j["final"]["compute/rollout_flops"] + j["final"]["compute/train_flops"], 1.0) for j in js]),
+            "profile_share": _med([j["final"]["compute/profile_flops"] / j["final"]["compute/total_flops"] for j in js]),
+            "wall_s": _med([j["wall_s"] for j in js]),
+            "ratio_vs": {},
+        }
+        if m != "grpo":
+            entry["at_equal_compute_minus_grpo"] = stats.bootstrap_diff(per["grpo"]["at_equal"], p["at_equal"], n_boot=n_boot)
+        if gain > 0:
+            for b in [b for b in baselines if b != m and b in per]:
+                entry["ratio_vs"][b] = {f: _ratio_entry(per[b], p, f, n_boot) for f in FRACTIONS}
+            cheap = [b for b in CHEAP_BASELINES if b != m and b in per]
+            if cheap:
+                best = {}
+                for f in FRACTIONS:
+                    name = stats.best_baseline({b: per[b]["flops_to"][f] for b in cheap})
+                    best[f] = dict(_ratio_entry(per[name], p, f, n_boot), baseline=name)
+                entry["ratio_vs"]["best_baseline"] = best
+        out["methods"][m] = entry
+    return out
+
+
+def analyse_aa(bench: list[dict[str, Any]], aa: list[dict[str, Any]], metric: str = METRIC,
+               n_boot: int = 10000) -> dict[str, Any] | None:
+    """GRPO on the benchmark seeds (A) against GRPO on the A/A seeds (B), targets from A; None without both."""
+    if not bench or not aa:
+        return None
+    a, b = [curve(j, metric) for j in bench], [curve(j, metric) for j in aa]
+    before, _, gain = stats.baseline_gain(a)
+    out: dict[str, Any] = {"seeds_a": sorted(j["seed"] for j in bench), "seeds_b": sorted(j["seed"] for j in aa)}
+    if gain <= 0:
+        out.update(ok=False, verdict=f"GRPO on seeds {out['seeds_a']} gained nothing on {metric} (median gain "
+                                     f"{gain:.4f}): no targets, no A/A ratio")
+        return out
+    for f, frac in FRACTIONS.items():
+        target = stats.target_for(before, gain, frac)
+        fa = [stats.flops_to_reach(fl, acc, target) for fl, acc in a]
+        fb = [stats.flops_to_reach(fl, acc, target) for fl, acc in b]
+        out[f] = stats.bootstrap_ratio(fa, fb, n_boot=n_boot, base_budgets=[float(fl[-1]) for fl, _ in a])
+    out["ok"], out["verdict"] = stats.aa_check(out["f90"])
+    return out
+
+
+def analyse(summaries: list[dict[str, Any]], suite: dict[str, Any], metric: str = METRIC, n_boot: int = 10000) -> dict:
+    """The whole report: per mix (benchmark seeds) and the A/A check."""
+    seeds, aa_seeds = set(suite["seeds"]), set(suite["aa_seeds"])
+    mixes = {}
+    for mix in suite["mixes"]:
+        jobs = [s for s in summaries if s["mix"] == mix and s["seed"] in seeds]
+        if jobs:
+            mixes[mix] = analyse_mix(jobs, suite["methods"], suite["baselines"], metric, n_boot)
+    grpo_default = [s for s in summaries if s["mix"] == "default" and s["method"] == "grpo"]
+    aa = analyse_aa([s for s in grpo_default if s["seed"] in seeds], [s for s in grpo_default if s["seed"] in aa_seeds],
+                    metric, n_boot)
+    ks = sorted({s["config"]["eval"]["k"] for s in summaries if "config" in s})
+    return {"suite": suite["name"], "metric": metric, "eval_k": ks[0] if len(ks) == 1 else ks,
+            "fractions": FRACTIONS, "jobs": len(summaries), "aa": aa, "mixes": mixes}
+
+
+def analyse_tuning(summaries: list[dict[str, Any]], metric: str = "val/mean@k") -> dict[str, Any]:
+    """Per method and learning rate: the median over seeds of the final ``metric``; the best lr per method."""
+    table: dict[str, dict[float, list[float]]] = {}
+    for s in summaries:
+        table.setdefault(s["method"], {}).setdefault(float(s["lr"]), []).append(float(curve(s, metric)[1][-1]))
+    out = {}
+    for method, by_lr in table.items():
+        medians = {lr: float(statistics.median(v)) for lr, v in sorted(by_lr.items())}
+        out[method] = {"final": medians, "seeds": {lr: len(v) for lr, v in sorted(by_lr.items())},
+                       "best_lr": max(medians, key=lambda lr: (medians[lr], -lr))}
+    return {"metric": metric, "methods": out}

@@ -1,0 +1,96 @@
+"""BENCHMARKS.md text from the analysis (sgpo/bench/analysis.py)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sgpo.bench.analysis import FRACTIONS
+
+
+def _num(x: float | None, fmt: str = ".2f") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return "∞" if math.isinf(x) else format(x, fmt)
+
+
+def ratio_text(r: dict[str, Any] | None) -> str:
+    """'1.31 [0.95, 1.80]'; a method that never reached the target on most seeds: 'never (3/5)';
+    with a lower bound (the baseline never reached it): '≥ 1.4'."""
+    if r is None:
+        return "n/a"
+    if r.get("lower_bound") is not None:
+        return f"≥ {r['lower_bound']:.2f}"
+    if r["median"] == 0:
+        return f"never ({r['never']} seeds)"
+    lo, hi = r["ci"]
+    return f"{_num(r['median'])} [{_num(lo)}, {_num(hi)}]"
+
+
+def interval_text(x: dict[str, Any] | None, fmt: str = ".3f") -> str:
+    if x is None:
+        return "n/a"
+    return f"{_num(x['median'], fmt)} [{_num(x['ci'][0], fmt)}, {_num(x['ci'][1], fmt)}]"
+
+
+def mix_section(name: str, mix: dict[str, Any], metric: str, baselines: list[str]) -> list[str]:
+    za = mix["zero_adv"]
+    lines = [f"## Mix `{name}`", ""]
+    if za["share"] is not None:
+        lines.append(f"GRPO's zero-advantage share at G = 8 before training: {za['share']:.1%} ({za['trivial']:.1%} "
+                     f"solved every time, {za['unsolvable']:.1%} never; median of {za['profiles']} k = 8 profiles).")
+    if "grpo_gain" in mix:
+        t = ", ".join(f"{f} {v:.3f}" for f, v in mix["targets"].items())
+        lines.append(f"GRPO: {metric} {mix['grpo_before']:.3f} before, {mix['grpo_final']:.3f} at the end (median gain "
+                     f"{mix['grpo_gain']:+.3f}); targets {t}; equal compute at {mix['equal_compute_flops']:.3e} FLOPs.")
+    if mix.get("note"):
+        lines.append(f"**{mix['note']}**")
+    lines += ["", f"| method | seeds | final {metric} | at equal compute | minus GRPO | AUC over log-FLOPs "
+              "| wasted | profiling | wall (median) |", "|---|---|---|---|---|---|---|---|---|"]
+    for m, e in mix["methods"].items():
+        lines.append(f"| {m} | {len(e['seeds'])} | {interval_text(e['final'])} | {interval_text(e['at_equal_compute'])} "
+                     f"| {interval_text(e.get('at_equal_compute_minus_grpo'), '+.3f')} | {_num(e['auc_log_flops'], '.3f')} "
+                     f"| {_num(e['wasted_share'], '.1%')} | {_num(e['profile_share'], '.1%')} | {_num(e['wall_s'], '.0f')} s |")
+    cols = [b for b in baselines] + ["best_baseline"]
+    for f in FRACTIONS if mix.get("grpo_gain", 0) > 0 else ():
+        lines += ["", f"FLOPs ratio at {f} (baseline / method, median [95% interval]; > 1: the method is cheaper):", "",
+                  f"| method | FLOPs to {f} (median) | " + " | ".join(f"vs {c}" for c in cols) + " |",
+                  "|---|---|" + "---|" * len(cols)]
+        for m, e in mix["methods"].items():
+            cells = []
+            for c in cols:
+                r = e["ratio_vs"].get(c, {}).get(f)
+                cell = ratio_text(r)
+                if c == "best_baseline" and r is not None:
+                    cell += f" ({r['baseline']})"
+                cells.append("—" if c == m else cell)
+            lines.append(f"| {m} | {_num(e['flops_to'][f]['median'], '.3e')} | " + " | ".join(cells) + " |")
+    lines += ["", f"![{name}: {metric} against total FLOPs](curves_{name}.png)", ""]
+    return lines
+
+
+def render(report: dict[str, Any], suite: dict[str, Any], command: str, made: str, machine: str,
+           has_ratio_plot: bool, prefix: str = "") -> str:
+    metric = report["metric"]
+    lines = [f"# Compute-matched benchmark (`{report['suite']}`)", "",
+             f"- command: `{command}`", f"- made: {made} on {machine}; {report['jobs']} finished jobs",
+             f"- metric: {metric} (k = {report.get('eval_k')} samples per query at T = 1; each point's standard "
+             "error is in the job summaries), evaluated at shared total-FLOPs points",
+             f"- seeds: {suite['seeds']} (benchmark), A/A seeds: {suite['aa_seeds'] or 'none'}; learning rates "
+             "tuned on val with seeds 0-1 (`python -m sgpo.bench tune`)",
+             f"- job summaries: `benchmarks/runs/{report['suite']}/` (rebuild this file with "
+             f"`python -m sgpo.bench {report['suite']} --report-only --benchmarks`)", ""]
+    aa = report.get("aa")
+    if aa:
+        ratios = ", ".join(f"{f} {ratio_text(aa[f])}" for f in FRACTIONS if f in aa)
+        lines += ["## A/A check", "",
+                  f"GRPO seeds {aa['seeds_a']} against seeds {aa['seeds_b']}" + (f": {ratios}." if ratios else "."),
+                  f"**{aa['verdict']}** (passes when the f90 interval contains 1 and lies inside [0.8, 1.25]).", ""]
+    else:
+        lines += ["## A/A check", "", "Not run in this suite (`python -m sgpo.bench full` runs it).", ""]
+    if has_ratio_plot:
+        lines += ["![FLOPs ratio to GRPO against GRPO's zero-advantage share](" + prefix + "ratio_vs_zero_adv.png)", ""]
+    for name, mix in report["mixes"].items():
+        lines += mix_section(name, mix, metric, suite["baselines"])
+    text = "\n".join(lines)
+    return text.replace("](curves_", f"]({prefix}curves_")

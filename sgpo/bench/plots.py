@@ -1,0 +1,69 @@
+"""The benchmark's plots: each mix's curves (metric against total FLOPs), and the FLOPs ratio to GRPO
+against GRPO's zero-advantage share across mixes (where does a method pay?)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sgpo.bench.analysis import curve
+from sgpo.report import stats
+from sgpo.report.plots import _plt, finish
+
+
+def plot_curves(jobs: list[dict[str, Any]], metric: str, path: Path, title: str, targets: dict[str, float] | None) -> None:
+    """One line per method: the median over seeds of the interpolated curves on a shared log grid, with
+    the min-max band; dashed lines at the targets."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    by_method: dict[str, list] = {}
+    for j in jobs:
+        by_method.setdefault(j["method"], []).append(curve(j, metric))
+    lo = max(float(f[f > 0][0]) for cs in by_method.values() for f, _ in cs)
+    hi = max(float(f[-1]) for cs in by_method.values() for f, _ in cs)
+    grid = np.geomspace(lo, hi, 200)
+    for method, cs in sorted(by_method.items()):
+        ys = np.array([[stats.acc_at(f, a, x) if x >= f[0] else np.nan for x in grid] for f, a in cs])
+        reach = np.all(np.isfinite(ys), axis=0)
+        if not reach.any():
+            continue
+        ax.plot(grid[reach], np.median(ys[:, reach], axis=0), label=f"{method} (n={len(cs)})")
+        ax.fill_between(grid[reach], ys[:, reach].min(axis=0), ys[:, reach].max(axis=0), alpha=0.15)
+    for name, t in (targets or {}).items():
+        ax.axhline(t, color="k", ls="--", lw=0.6)
+        ax.text(grid[0], t, f" {name}", fontsize=7, va="bottom")
+    ax.set_xscale("log")
+    ax.set_xlabel("total FLOPs (profile + rollout + train)")
+    ax.set_ylabel(metric)
+    ax.set_title(title, fontsize=10)
+    finish(fig, ax, path)
+
+
+def plot_ratio_vs_share(report: dict[str, Any], path: Path, fraction: str = "f90", baseline: str = "grpo") -> bool:
+    """FLOPs ratio to ``baseline`` at ``fraction`` (median, 95% interval) against GRPO's zero-advantage
+    share, one line per method over the mixes. False (nothing drawn) when no mix has both numbers."""
+    points: dict[str, list[tuple[float, float, float, float]]] = {}
+    for mix in report["mixes"].values():
+        share = mix.get("grpo_zero_adv_share")
+        for method, m in mix.get("methods", {}).items():
+            r = m.get("ratio_vs", {}).get(baseline, {}).get(fraction)
+            if share is None or r is None or not np.isfinite(r["median"]):
+                continue
+            lo, hi = (x if x is not None and np.isfinite(x) else np.nan for x in r["ci"])
+            points.setdefault(method, []).append((share, r["median"], lo, hi))
+    if not points:
+        return False
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=110)
+    for method, pts in sorted(points.items()):
+        pts.sort()
+        x, y, lo, hi = map(np.array, zip(*pts))
+        ax.errorbar(x, y, yerr=[np.nan_to_num(y - lo), np.nan_to_num(hi - y)], marker="o", capsize=3, label=method)
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.set_xlabel("GRPO's zero-advantage share at G = 8 before training")
+    ax.set_ylabel(f"FLOPs ratio {baseline} / method at {fraction} (> 1: cheaper)")
+    ax.set_yscale("log")
+    finish(fig, ax, path)
+    return True

@@ -1,0 +1,86 @@
+"""The selection profile behind the easy and hard mixes, written as a small JSON file that
+sgpo/tasks/difficulty_pool.py reads.
+
+Two passes under the tiny policy (T = 1.0), with seeds no benchmark or tuning run uses: k samples
+of every candidate train problem (profile.py), then ``confirm`` more samples of the candidates the
+first pass found at an extreme (solved k of k, or 0 of k). k = 8 alone is a weak screen: problems
+solved 8 of 8 once are solved 8 of 8 again only about half the time (regression to the mean), so
+a mix built on them cannot make most GRPO groups zero-advantage. A problem solved k + confirm of
+k + confirm times has a success rate near 1.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import sgpo
+from sgpo.io import atomic_write_text
+from sgpo.profiling.store import load_profile
+
+DEFAULT_OUT = sgpo.ROOT_DIR / "benchmarks" / "pools" / "arithmetic_tiny_arith_k8_seed1000.json"
+
+
+def first_pass(candidates: int, k: int, seed: int, output_dir: Path | None) -> tuple[dict[str, list[int]], str, dict]:
+    """profile.py on the first ``candidates`` train problems: ({id: [successes, k]}, command, summary)."""
+    overrides = ["task=arithmetic", "model=tiny_arith", f"task.num_train={candidates}", f"profile.num_samples={k}",
+                 f"seed={seed}"] + ([] if output_dir is None else [f"paths.output_dir={output_dir}"])
+    command = "python profile.py " + " ".join(overrides)
+    print(f"selection profile, first pass: {command}", flush=True)
+    proc = subprocess.run([sys.executable, str(sgpo.ROOT_DIR / "profile.py"), *overrides], cwd=sgpo.ROOT_DIR,
+                          stdout=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"profile.py exited with {proc.returncode}: {command}")
+    profile = load_profile(Path(proc.stdout.strip().splitlines()[-1].removeprefix("profile: ")))
+    counts = {q: [int(s), k] for q, s in zip(profile.query_ids, profile.outcomes.sum(axis=1))}
+    return counts, command, profile.summary()
+
+
+def confirm_extremes(counts: dict[str, list[int]], candidates: int, extra: int, seed: int) -> int:
+    """Add ``extra`` samples (seed ``seed``) to every candidate at 0 or all successes; returns how many."""
+    from hydra import compose, initialize_config_dir
+    from tqdm import tqdm
+
+    from sgpo.engines.base import SamplingParams
+    from sgpo.engines.hf import HFEngine
+    from sgpo.models import load_policy
+    from sgpo.prompts import encode_queries, prompt_encoder
+    from sgpo.tasks import build_task
+
+    with initialize_config_dir(config_dir=str(sgpo.ROOT_DIR / "conf"), version_base="1.3"):
+        cfg = compose(config_name="profile", overrides=["task=arithmetic", f"task.num_train={candidates}"])
+    task = build_task(cfg.task)
+    extremes = [q for q in task.split("train") if counts[q.id][0] in (0, counts[q.id][1])]
+    policy, tokenizer = load_policy(cfg.model.path, cfg.model.dtype)
+    engine = HFEngine(policy, tokenizer)
+    prompts = encode_queries(prompt_encoder(tokenizer, cfg.model), task, extremes)
+    params = SamplingParams(float(cfg.profile.temperature), float(cfg.profile.top_p), int(cfg.profile.max_new_tokens))
+    chunk = 256
+    for start in tqdm(range(0, len(extremes), chunk), desc=f"confirming {len(extremes)} extremes x {extra}", unit="chunk"):
+        queries = extremes[start:start + chunk]
+        outs = engine.generate(prompts[start:start + chunk], extra, params, seed=seed + start)
+        for q, rewards in zip(queries, task.score_batch(queries, [[c.text for c in cs] for cs in outs])):
+            counts[q.id][0] += int(sum(r > 0.5 for r in rewards))
+            counts[q.id][1] += extra
+    return len(extremes)
+
+
+def make_pool(candidates: int = 8192, k: int = 8, confirm: int = 24, seed: int = 1000, out: Path = DEFAULT_OUT,
+              output_dir: Path | None = None) -> dict:
+    """Both passes, then the file: counts per candidate with the commands and class shares."""
+    counts, command, first = first_pass(candidates, k, seed, output_dir)
+    confirmed = confirm_extremes(counts, candidates, confirm, seed + 1) if confirm else 0
+    classes = {"trivial": sum(s == n for s, n in counts.values()), "unsolvable": sum(s == 0 for s, _ in counts.values())}
+    classes["mixed"] = len(counts) - classes["trivial"] - classes["unsolvable"]
+    data = {"what": "[successes, samples] per train problem of the default arithmetic task under tiny_arith "
+                    "(T = 1.0): the selection profile of the benchmark's easy and hard mixes",
+            "command": f"python -m sgpo.bench pool  (first pass: {command}; then {confirm} more samples, seed "
+                       f"{seed + 1}, of the {confirmed} candidates at 0 or {k} of {k})",
+            "made": time.strftime("%Y-%m-%d %H:%M %Z"), "first_pass": first, "classes": classes,
+            "counts": counts}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, json.dumps(data, sort_keys=True) + "\n")  # one line: 8192 counts stay small in git
+    return data

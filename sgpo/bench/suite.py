@@ -1,0 +1,74 @@
+"""A benchmark suite (``conf/bench/<name>.yaml``) as a list of jobs, and where each job's summary lives.
+
+A job is one ``train.py`` run: a difficulty mix, a method, a seed and (tuning only) a learning rate.
+Its compact summary is ``benchmarks/runs/<suite>/<mix>/<method>[-lr<lr>]-s<seed>.json``; a job
+whose summary exists with the same configuration digest is finished and is not run again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+import sgpo
+
+CONF_DIR = sgpo.ROOT_DIR / "conf" / "bench"
+RUNS_DIR = sgpo.ROOT_DIR / "benchmarks" / "runs"
+KEYS = {"name", "mixes", "methods", "baselines", "seeds", "aa_seeds", "overrides", "mix_tasks", "lrs"}
+
+
+@dataclass(frozen=True)
+class Job:
+    suite: str
+    mix: str
+    method: str
+    seed: int
+    lr: float | None = None
+
+    @property
+    def label(self) -> str:
+        lr = "" if self.lr is None else f"-lr{self.lr:g}"
+        return f"{self.mix}/{self.method}{lr}-s{self.seed}"
+
+    def summary_path(self, runs_dir: Path = RUNS_DIR) -> Path:
+        return runs_dir / self.suite / f"{self.label}.json"
+
+
+def load_suite(name: str) -> dict[str, Any]:
+    """The suite's settings (conf/bench/<name>.yaml, or a YAML file's path), checked: every key
+    known, every mix mapped to a task preset, A/A seeds apart from the benchmark seeds."""
+    path = Path(name) if name.endswith((".yaml", ".yml")) else CONF_DIR / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in CONF_DIR.glob("*.yaml"))
+        raise ValueError(f"unknown benchmark suite {name!r} (no {path}); known: {', '.join(known)}")
+    suite = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
+    unknown = set(suite) - KEYS
+    missing = KEYS - {"lrs"} - set(suite)
+    if unknown or missing:
+        raise ValueError(f"{path}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
+    bad = [m for m in suite["mixes"] if m not in suite["mix_tasks"]]
+    if bad:
+        raise ValueError(f"{path}: mixes {bad} have no entry in mix_tasks ({sorted(suite['mix_tasks'])})")
+    if suite["aa_seeds"] and set(suite["aa_seeds"]) & set(suite["seeds"]):
+        raise ValueError(f"{path}: aa_seeds {suite['aa_seeds']} must not overlap seeds {suite['seeds']}")
+    return suite
+
+
+def jobs_of(suite: dict[str, Any]) -> list[Job]:
+    """Every job of the suite, in run order: mix by mix, seed by seed, method by method (so a
+    stopped run leaves whole seeds of every method rather than every seed of a few methods),
+    then the A/A seeds (GRPO on the default mix)."""
+    lrs = suite.get("lrs") or [None]
+    jobs = [Job(suite["name"], mix, method, seed, lr)
+            for mix in suite["mixes"] for seed in suite["seeds"] for method in suite["methods"] for lr in lrs]
+    jobs += [Job(suite["name"], "default", "grpo", seed) for seed in suite["aa_seeds"]]
+    return jobs
+
+
+def job_overrides(job: Job, suite: dict[str, Any]) -> list[str]:
+    """The train.py overrides of a job (run folders are added by the runner)."""
+    out = list(suite["overrides"]) + [f"method={job.method}", f"task={suite['mix_tasks'][job.mix]}", f"seed={job.seed}"]
+    return out + ([] if job.lr is None else [f"optim.lr={job.lr}"])

@@ -1,0 +1,199 @@
+"""The benchmark's pieces on hand-made inputs: difficulty mixes, suites, the analysis and its text."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sgpo.bench import analysis
+from sgpo.bench.markdown import ratio_text
+from sgpo.bench.suite import Job, job_overrides, jobs_of, load_suite
+from sgpo.tasks.arithmetic import ArithmeticTask
+from sgpo.tasks.base import Query
+from sgpo.tasks.difficulty_pool import class_counts, draw_by_difficulty, load_pool_file
+
+# --- difficulty mixes ------------------------------------------------------------------------------
+
+
+def test_class_counts_are_proportional_and_sum_to_the_total():
+    assert class_counts({"trivial": 0.9, "mixed": 0.1, "unsolvable": 0.0}, 2048) == {
+        "trivial": 1843, "mixed": 205, "unsolvable": 0}  # 1843.2 and 204.8: the larger remainder gets the spare one
+    assert class_counts({"trivial": 0.5, "mixed": 0.5}, 3) == {"trivial": 2, "mixed": 1, "unsolvable": 0}  # tie: first
+    assert class_counts({"unsolvable": 1.0}, 7) == {"trivial": 0, "mixed": 0, "unsolvable": 7}
+    for bad in ({"trivial": 0.5}, {"trivial": 1.2, "mixed": -0.2}, {"easy": 1.0}):
+        with pytest.raises(ValueError, match="task.pool.shares"):
+            class_counts(bad, 10)
+
+
+def queries(n: int) -> list[Query]:
+    return [Query(id=f"q{i}", prompt=f"{i}+0=", answer=str(i)) for i in range(n)]
+
+
+def test_draw_by_difficulty_takes_each_class_share_in_candidate_order():
+    pool = queries(12)
+    # 4 of each class; sample counts differ (a confirmed extreme has more samples than a mixed one)
+    counts = {f"q{i}": ((12, 12) if i % 3 == 0 else (0, 12) if i % 3 == 1 else (2, 4)) for i in range(12)}
+    shares = {"trivial": 0.5, "mixed": 0.25, "unsolvable": 0.25}
+    picked = draw_by_difficulty(pool, counts, shares, 4, seed=3)
+    assert sorted(counts[q.id] for q in picked) == [(0, 12), (2, 4), (12, 12), (12, 12)]
+    assert [q.id for q in picked] == sorted((q.id for q in picked), key=lambda s: int(s[1:]))  # candidate order
+    assert picked == draw_by_difficulty(pool, counts, shares, 4, seed=3)
+    others = {tuple(q.id for q in draw_by_difficulty(pool, counts, {"trivial": 1.0}, 2, seed=s)) for s in range(8)}
+    assert len(others) > 1, "the seed picks which trivial queries"
+    assert {counts[q.id] for q in draw_by_difficulty(pool, counts, {"trivial": 1.0}, 4, seed=0)} == {(12, 12)}
+    with pytest.raises(ValueError, match=r"ask for 5 trivial queries of 5, the pool has 4 \(12 candidates\)"):
+        draw_by_difficulty(pool, counts, {"trivial": 1.0}, 5, seed=0)
+    with pytest.raises(ValueError, match="1 of 12 candidates have no count.*first: q11"):
+        draw_by_difficulty(pool, {q: c for q, c in counts.items() if q != "q11"}, {"trivial": 1.0}, 2, seed=0)
+
+
+def test_pool_file_errors_name_the_file_and_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match="python -m sgpo.bench pool"):
+        load_pool_file(tmp_path / "none.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"successes": {"a": 1}}))
+    with pytest.raises(ValueError, match="bad.json: not a selection profile"):
+        load_pool_file(bad)
+    bad.write_text(json.dumps({"counts": {"a": [3, 2]}}))
+    with pytest.raises(ValueError, match=r"first bad id: a: \[3, 2\]"):
+        load_pool_file(bad)
+    bad.write_text(json.dumps({"counts": {"a": [1, 2], "b": [0, 8]}}))
+    assert load_pool_file(bad) == {"a": (1, 2), "b": (0, 8)}
+
+
+def test_a_mix_changes_train_only(tmp_path):
+    """The pool's train split follows the shares by the selection file; val and test are the plain task's."""
+    plain = ArithmeticTask(num_train=64, num_val=16, num_test=16)
+    candidates = ArithmeticTask(num_train=256, num_val=16, num_test=16).split("train")
+    successes = {q.id: (8 if q.meta["digits"] <= 2 else 0 if q.meta["digits"] >= 4 else 3) for q in candidates}
+    path = tmp_path / "pool.json"
+    path.write_text(json.dumps({"counts": {q: [s, 8] for q, s in successes.items()}}))
+    pool = {"file": str(path), "candidates": 256, "shares": {"trivial": 0.75, "mixed": 0.25, "unsolvable": 0.0}}
+    mixed = ArithmeticTask(num_train=64, num_val=16, num_test=16, pool=pool)
+    assert mixed.split("val") == plain.split("val") and mixed.split("test") == plain.split("test")
+    train = mixed.split("train")
+    assert len(train) == 64 and len({q.id for q in train}) == 64
+    assert sorted(successes[q.id] for q in train) == [3] * 16 + [8] * 48
+    with pytest.raises(ValueError, match="task.pool.candidates=32 must be >= task.num_train=64"):
+        ArithmeticTask(num_train=64, pool=dict(pool, candidates=32))
+    with pytest.raises(ValueError, match="unknown keys"):
+        ArithmeticTask(num_train=64, pool=dict(pool, size=3))
+
+
+# --- suites ----------------------------------------------------------------------------------------
+
+
+def test_shipped_suites_list_their_jobs():
+    quick, full, tune = (jobs_of(load_suite(n)) for n in ("quick", "full", "tune"))
+    assert len(quick) == 15 and {j.mix for j in quick} == {"default"} and {j.seed for j in quick} == {10, 11, 12}
+    assert [j.method for j in quick[:5]] == ["grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo"]  # seed by seed
+    assert len(full) == 3 * 5 * 5 + 5
+    assert [(j.mix, j.method, j.seed) for j in full[-5:]] == [("default", "grpo", s) for s in range(15, 20)]
+    assert len(tune) == 5 * 4 * 2 and {j.seed for j in tune} == {0, 1}
+    job = Job("full", "easy", "dapo", 12)
+    assert job_overrides(job, load_suite("full")) == ["experiment=bench", "method=dapo", "task=arithmetic_easy", "seed=12"]
+    assert job.summary_path().parts[-3:] == ("full", "easy", "dapo-s12.json")
+    assert Job("tune", "default", "grpo", 0, 2e-4).label == "default/grpo-lr0.0002-s0"
+
+
+def test_bad_suites_are_refused_by_name(tmp_path):
+    with pytest.raises(ValueError, match="unknown benchmark suite 'nope'.*known: full, quick, tune"):
+        load_suite("nope")
+    suite = tmp_path / "s.yaml"
+    suite.write_text("name: s\nmixes: [odd]\nmethods: [grpo]\nbaselines: [grpo]\nseeds: [1]\naa_seeds: []\n"
+                     "overrides: []\nmix_tasks: {default: arithmetic}\n")
+    with pytest.raises(ValueError, match=r"mixes \['odd'\] have no entry in mix_tasks"):
+        load_suite(str(suite))
+    suite.write_text(suite.read_text().replace("[odd]", "[default]").replace("aa_seeds: []", "aa_seeds: [1]"))
+    with pytest.raises(ValueError, match="must not overlap"):
+        load_suite(str(suite))
+
+
+# --- analysis on curves computed by hand -----------------------------------------------------------
+
+
+def job(method: str, seed: int, flops, acc, profile=None, wasted=0.0) -> dict:
+    history = [{"compute/total_flops": f, "test/mean@k": a} for f, a in zip(flops, acc)]
+    final = {"compute/total_flops": flops[-1], "compute/rollout_flops": 60.0, "compute/train_flops": 40.0,
+             "compute/wasted_flops": wasted, "compute/profile_flops": flops[0]}
+    return {"mix": "default", "method": method, "seed": seed, "eval_history": history, "final": final, "wall_s": 10.0,
+            "profile": profile, "lr": None}
+
+
+def test_curve_keeps_the_later_of_two_evaluations_at_equal_flops():
+    f, a = analysis.curve(job("grpo", 0, [0.0, 1e12, 1e12, 2e12], [0.5, 0.55, 0.6, 0.7]))
+    assert f.tolist() == [0.0, 1e12, 2e12] and a.tolist() == [0.5, 0.6, 0.7]
+
+
+def test_mix_analysis_by_hand():
+    # GRPO: 0.5 -> 0.7 on every seed (gain 0.2; f50 target 0.6 reached at 1e12 by seed 0 (a point), at
+    # 10**12.5 by seed 1 (halfway in log10 between 1e12 at 0.55 and 1e13 at 0.65) and never by seed 2).
+    grpo = [job("grpo", 0, [0, 1e12, 1e13], [0.5, 0.6, 0.7]),
+            job("grpo", 1, [0, 1e12, 1e13], [0.5, 0.55, 0.7]),
+            job("grpo", 2, [0, 1e12, 1e13], [0.5, 0.52, 0.7])]
+    grpo[1]["eval_history"][2]["test/mean@k"] = 0.65
+    grpo[1]["eval_history"].append({"compute/total_flops": 2e13, "test/mean@k": 0.7})
+    # sgpo: profile at 1e11, reaches 0.6 at 2e11 on every seed: ratio vs GRPO = GRPO's median (seed 2's
+    # 10**12.44, between 1e12 and 10**12.5) / 2e11
+    prof = {"num_samples": 8, "frac_trivial": 0.2, "frac_unsolvable": 0.4}
+    sgpo = [job("sgpo", s, [1e11, 2e11, 1e13], [0.5, 0.6, 0.72], profile=prof, wasted=25.0) for s in range(3)]
+    out = analysis.analyse_mix(grpo + sgpo, ["grpo", "sgpo"], ["grpo"], n_boot=500)
+    assert out["grpo_gain"] == pytest.approx(0.2) and out["targets"]["f50"] == pytest.approx(0.6)
+    per_seed = out["methods"]["grpo"]["flops_to"]["f50"]["per_seed"]
+    assert per_seed[0] == pytest.approx(1e12) and per_seed[1] == pytest.approx(10**12.5)
+    assert per_seed[2] == pytest.approx(10 ** (12 + 0.08 / 0.18))  # 0.52 -> 0.7 over one decade
+    ratio = out["methods"]["sgpo"]["ratio_vs"]["grpo"]["f50"]
+    assert ratio["median"] == pytest.approx(10 ** (12 + 0.08 / 0.18) / 2e11)
+    # resampled medians range over the three seeds' values, each drawn in over 2.5% of 500 resamples
+    assert ratio["ci"][0] == pytest.approx(1e12 / 2e11) and ratio["ci"][1] == pytest.approx(10**12.5 / 2e11)
+    assert out["grpo_zero_adv_share"] == pytest.approx(0.6)
+    assert out["methods"]["sgpo"]["wasted_share"] == pytest.approx(0.25)
+    assert out["methods"]["sgpo"]["profile_share"] == pytest.approx(1e11 / 1e13)
+    assert out["equal_compute_flops"] == 1e13  # the smallest final FLOPs of the mix
+    assert out["methods"]["sgpo"]["final"]["median"] == pytest.approx(0.72)
+    assert out["methods"]["sgpo"]["at_equal_compute_minus_grpo"]["median"] == pytest.approx(0.72 - 0.7)
+    assert out["methods"]["grpo"]["at_equal_compute"]["median"] == pytest.approx(0.7)
+
+
+def test_a_baseline_that_gains_nothing_leaves_ratios_undefined():
+    flat = [job("grpo", s, [0, 1e12], [0.5, 0.5]) for s in range(2)] + [job("dapo", 0, [0, 1e12], [0.5, 0.6])]
+    out = analysis.analyse_mix(flat, ["grpo", "dapo"], ["grpo"], n_boot=50)
+    assert "gained nothing" in out["note"] and out["methods"]["dapo"]["ratio_vs"] == {}
+
+
+def test_aa_check_of_identical_seed_groups_is_one():
+    a = [job("grpo", s, [0, 1e12, 1e13], [0.5, 0.6 + 0.01 * s, 0.7]) for s in range(3)]
+    b = [dict(j, seed=j["seed"] + 10) for j in a]
+    out = analysis.analyse_aa(a, b, n_boot=200)
+    assert out["f90"]["median"] == pytest.approx(1.0) and out["ok"] and out["seeds_b"] == [10, 11, 12]
+
+
+def test_best_baseline_is_the_cheaper_one_at_each_fraction():
+    base = [job("grpo", s, [0, 1e12, 1e13], [0.5, 0.6, 0.7]) for s in range(2)]
+    dapo = [job("dapo", s, [0, 5e11, 1e13], [0.5, 0.6, 0.7]) for s in range(2)]
+    skip = [job("grpo_skip", s, [0, 8e11, 1e13], [0.5, 0.6, 0.7]) for s in range(2)]
+    meth = [job("sgpo", s, [0, 4e11, 1e13], [0.5, 0.6, 0.7]) for s in range(2)]
+    out = analysis.analyse_mix(base + dapo + skip + meth, ["grpo", "grpo_skip", "dapo", "sgpo"],
+                               ["grpo", "grpo_skip", "dapo"], n_boot=50)
+    best = out["methods"]["sgpo"]["ratio_vs"]["best_baseline"]["f50"]
+    assert best["baseline"] == "dapo" and best["median"] == pytest.approx(5e11 / 4e11)
+    assert out["methods"]["dapo"]["ratio_vs"]["best_baseline"]["f50"]["baseline"] == "grpo_skip"
+
+
+def test_tuning_picks_the_best_median_final_val_metric():
+    def tj(method, lr, seed, final):
+        j = job(method, seed, [0, 1e12], [0.4, final])
+        j["lr"], j["eval_history"] = lr, [{"compute/total_flops": h["compute/total_flops"], "val/mean@k": h["test/mean@k"]}
+                                          for h in j["eval_history"]]
+        return j
+    runs = [tj("grpo", 1e-4, 0, 0.6), tj("grpo", 1e-4, 1, 0.62), tj("grpo", 2e-4, 0, 0.7), tj("grpo", 2e-4, 1, 0.5)]
+    out = analysis.analyse_tuning(runs)
+    assert out["methods"]["grpo"]["final"] == {1e-4: pytest.approx(0.61), 2e-4: pytest.approx(0.6)}
+    assert out["methods"]["grpo"]["best_lr"] == 1e-4
+
+
+def test_ratio_text_shows_never_and_lower_bounds():
+    assert ratio_text({"median": 1.5, "ci": [0.9, float("inf")], "never": 0, "lower_bound": None}) == "1.50 [0.90, ∞]"
+    assert ratio_text({"median": 0.0, "ci": [0.0, 0.0], "never": 3, "lower_bound": None}) == "never (3 seeds)"
+    assert ratio_text({"median": float("inf"), "ci": [1, 2], "never": 0, "lower_bound": 1.4}) == "≥ 1.40"
