@@ -225,15 +225,15 @@ def test_temperature_divides_the_logits():
 
 
 class OtherRank:
-    """A second rank simulated in one process: ``reduce`` adds its numbers ([rows, tokens, trainable rows]
-    of each minibatch, then [non-finite flag]) to this rank's."""
+    """A second rank simulated in one process: ``reduce`` adds its numbers ([rows, tokens, trainable rows,
+    trainable rows with non-zero advantage] of each minibatch, then [non-finite flag]) to this rank's."""
 
     def __init__(self, rows, tokens, trainable, nonfinite=0.0):
-        self.counts, self.flag, self.calls = [rows, tokens, trainable], [nonfinite], []
+        self.counts, self.flag, self.calls = [rows, tokens, trainable, trainable], [nonfinite], []
 
     def __call__(self, values):
         self.calls.append(list(values))
-        other = self.counts if len(values) == 3 else self.flag
+        other = self.counts if len(values) == 4 else self.flag
         return [v + o for v, o in zip(values, other)]
 
 
@@ -243,7 +243,7 @@ def test_second_rank_counts_normalise_the_loss_and_ddp_averaging_is_undone():
     policy, other = BigramLM(), OtherRank(1, 5, 1)
     updater = make(policy, "grpo", lr=0.0, reduce=other, world_size=2)
     result = updater.update(*rows_batch([([0], [1])], [1.0]), seed=0)
-    assert other.calls == [[1.0, 1.0, 1.0], [0.0]]
+    assert other.calls == [[1.0, 1.0, 1.0, 1.0], [0.0]]
     assert torch.allclose(policy.table.grad[0], -uniform_score(1), atol=1e-7)
     assert result.metrics["actor/loss"] == pytest.approx(-0.5), "the loss itself is this rank's share of the job's"
     # DAPO over the job's 1 + 5 tokens
@@ -379,3 +379,8 @@ def test_counts_add_up_over_minibatches():
     assert (result.updates, result.zero_gradient_steps, result.trained_rows) == (2, 0, 2)
     zero = make(BigramLM(), minibatches=2).update(*rows_batch(PAIR[0], [0.0, 0.0]), seed=0)
     assert (zero.updates, zero.zero_gradient_steps, zero.trained_rows) == (2, 2, 0), "two zero-gradient steps"
+    # skipping off: the zero-advantage rows are trained, and those steps still carry no gradient
+    trained = make(BigramLM(), minibatches=2, skip=False).update(*rows_batch(PAIR[0], [0.0, 0.0]), seed=0)
+    assert (trained.updates, trained.zero_gradient_steps, trained.trained_rows) == (2, 2, 2)
+    mixed = make(BigramLM(), minibatches=1, skip=False).update(*rows_batch([([0], [1]), ([1], [2])], [1.0, 0.0]), seed=0)
+    assert (mixed.updates, mixed.zero_gradient_steps, mixed.trained_rows) == (1, 0, 2)

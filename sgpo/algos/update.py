@@ -111,8 +111,9 @@ class PolicyUpdater:
     def _minibatch(self, batch: RolloutBatch, rows: torch.Tensor, trainable: torch.Tensor, old, ref,
                    lengths: list[int], result: UpdateResult) -> None:
         train_rows = rows[trainable[rows]]
-        total_rows, total_tokens, total_trainable = self.reduce(
-            [float(len(rows)), float(batch.loss_mask[rows].sum()), float(len(train_rows))])
+        total_rows, total_tokens, total_trainable, total_learning = self.reduce(
+            [float(len(rows)), float(batch.loss_mask[rows].sum()), float(len(train_rows)),
+             float((batch.advantages[train_rows] != 0).sum())])
         if total_rows == 0:  # no rank has a row in this minibatch: no step, with or without skipping
             return
         if total_trainable == 0:
@@ -147,6 +148,8 @@ class PolicyUpdater:
             return
         self.optimizer.step()
         result.updates += 1
+        # trained on zero-advantage rows only (skipping off) without KL: the gradient was exactly zero
+        result.zero_gradient_steps += int(total_learning == 0 and not self.use_kl)
         result.trained_rows += len(train_rows)
         result.metrics = {**metrics, "actor/grad_norm": float(grad_norm), "actor/loss": float(loss.detach())}
 
