@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import run_cli
 
-from sgpo.bench.runner import digest, resolved_config, status
+from sgpo.bench.runner import resolved_config, status
 from sgpo.bench.suite import Job, job_overrides, load_suite
 
 SUITE = """name: e2e
@@ -84,9 +84,12 @@ def test_a_changed_config_makes_a_finished_job_stale(tmp_path):
     path = job.summary_path(tmp_path)
     assert status(job, config, tmp_path) == "todo"
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"digest": digest(config)}))
+    path.write_text(json.dumps({"config": config}))
     assert status(job, config, tmp_path) == "done"
+    tuned = resolved_config(job_overrides(job, suite) + ["+tuned_lr.dapo=3e-4"])  # another method's rate filled in
+    assert status(job, tuned, tmp_path) == "done"
     changed = resolved_config(job_overrides(job, suite) + ["train.max_total_flops=1e12"])
     assert status(job, changed, tmp_path) == "stale"
     easy = resolved_config(job_overrides(Job("quick", "easy", "grpo", 10), dict(suite, mixes=["easy"])))
     assert easy["task"]["pool"]["file"].startswith("<repo>/benchmarks/pools/")  # no checkout path in the digest
+    assert len(easy["task"]["pool"]["file_sha256"]) == 16  # a remade pool file makes the mix's jobs stale

@@ -136,8 +136,8 @@ def test_mix_analysis_by_hand():
     grpo[1]["eval_history"].append({"compute/total_flops": 2e13, "test/mean@k": 0.7})
     # sgpo: profile at 1e11, reaches 0.6 at 2e11 on every seed: ratio vs GRPO = GRPO's median (seed 2's
     # 10**12.44, between 1e12 and 10**12.5) / 2e11
-    prof = {"num_samples": 8, "frac_trivial": 0.2, "frac_unsolvable": 0.4}
-    sgpo = [job("sgpo", s, [1e11, 2e11, 1e13], [0.5, 0.6, 0.72], profile=prof, wasted=25.0) for s in range(3)]
+    prof = [{"num_samples": 8, "frac_trivial": t, "frac_unsolvable": u} for t, u in ((0.1, 0.9), (0.2, 0.1), (0.3, 0.5))]
+    sgpo = [job("sgpo", s, [1e11, 2e11, 1e13], [0.5, 0.6, 0.72], profile=prof[s], wasted=25.0) for s in range(3)]
     out = analysis.analyse_mix(grpo + sgpo, ["grpo", "sgpo"], ["grpo"], n_boot=500)
     assert out["grpo_gain"] == pytest.approx(0.2) and out["targets"]["f50"] == pytest.approx(0.6)
     per_seed = out["methods"]["grpo"]["flops_to"]["f50"]["per_seed"]
@@ -147,7 +147,9 @@ def test_mix_analysis_by_hand():
     assert ratio["median"] == pytest.approx(10 ** (12 + 0.08 / 0.18) / 2e11)
     # resampled medians range over the three seeds' values, each drawn in over 2.5% of 500 resamples
     assert ratio["ci"][0] == pytest.approx(1e12 / 2e11) and ratio["ci"][1] == pytest.approx(10**12.5 / 2e11)
-    assert out["grpo_zero_adv_share"] == pytest.approx(0.6)
+    # per-seed shares 1.0, 0.3, 0.8: their median, not median(trivial) + median(unsolvable) = 0.2 + 0.5
+    assert out["grpo_zero_adv_share"] == pytest.approx(0.8)
+    assert (out["zero_adv"]["trivial"], out["zero_adv"]["unsolvable"]) == (pytest.approx(0.2), pytest.approx(0.5))
     assert out["methods"]["sgpo"]["wasted_share"] == pytest.approx(0.25)
     assert out["methods"]["sgpo"]["profile_share"] == pytest.approx(1e11 / 1e13)
     assert out["equal_compute_flops"] == 1e13  # the smallest final FLOPs of the mix
@@ -159,7 +161,12 @@ def test_mix_analysis_by_hand():
 def test_a_baseline_that_gains_nothing_leaves_ratios_undefined():
     flat = [job("grpo", s, [0, 1e12], [0.5, 0.5]) for s in range(2)] + [job("dapo", 0, [0, 1e12], [0.5, 0.6])]
     out = analysis.analyse_mix(flat, ["grpo", "dapo"], ["grpo"], n_boot=50)
-    assert "gained nothing" in out["note"] and out["methods"]["dapo"]["ratio_vs"] == {}
+    undefined = {"median": None, "ci": [None, None], "never": None, "lower_bound": None}
+    assert "gained nothing" in out["note"] and out["methods"]["dapo"]["ratio_vs"] == {
+        "grpo": {"f50": undefined, "f75": undefined, "f90": undefined}}
+    assert out["methods"]["dapo"]["final"]["median"] == pytest.approx(0.6)  # the rest is still reported
+    alone = analysis.analyse_mix(flat[2:], ["grpo", "dapo"], ["grpo"], n_boot=50)
+    assert "no GRPO runs" in alone["note"] and alone["methods"]["dapo"]["final"]["median"] == pytest.approx(0.6)
 
 
 def test_aa_check_of_identical_seed_groups_is_one():

@@ -27,7 +27,7 @@ from pathlib import Path
 import sgpo
 from sgpo.bench import analysis, markdown, plots
 from sgpo.bench.pool import DEFAULT_OUT, make_pool
-from sgpo.bench.runner import WORK_DIR, digest, progress_line, resolved_config, run_job, status
+from sgpo.bench.runner import WORK_DIR, is_current, progress_line, resolved_config, run_job, status
 from sgpo.bench.suite import RUNS_DIR, job_overrides, jobs_of, load_suite
 from sgpo.io import atomic_write_json, atomic_write_text
 from sgpo.report.stats import json_safe
@@ -69,7 +69,7 @@ def finished_summaries(name: str, runs_dir: Path) -> tuple[dict, list[dict]]:
         path = job.summary_path(runs_dir)
         if path.is_file():
             summary = json.loads(path.read_text())
-            if summary.get("digest") == digest(resolved_config(job_overrides(job, suite))):
+            if is_current(summary, resolved_config(job_overrides(job, suite))):
                 out.append(summary)
     return suite, out
 

@@ -33,7 +33,7 @@ def curve(summary: dict[str, Any], metric: str = METRIC) -> tuple[np.ndarray, np
         if h.get(metric) is None:
             continue
         f = float(h["compute/total_flops"])
-        if points and f <= points[-1][0]:
+        while points and f <= points[-1][0]:
             points.pop()
         points.append((f, float(h[metric])))
     if not points:
@@ -51,11 +51,12 @@ def _med(values: Sequence[float]) -> float | None:
 def zero_adv_share(jobs: list[dict[str, Any]], k: int = 8) -> dict[str, float | None]:
     """GRPO's zero-advantage share at G = k before training, from the mix's profiles with k samples
     (each query's p-hat in {0, 1}: its group of k has one reward); medians over the profiled jobs."""
-    profiles = [j["profile"] for j in jobs if j.get("profile") and j["profile"].get("num_samples") == k]
-    trivial = _med([p["frac_trivial"] for p in profiles])
-    unsolvable = _med([p["frac_unsolvable"] for p in profiles])
-    share = None if trivial is None else trivial + unsolvable
-    return {"share": share, "trivial": trivial, "unsolvable": unsolvable, "profiles": len(profiles)}
+    # one profile per seed: methods of a seed share the cached profile
+    by_seed = {j["seed"]: j["profile"] for j in jobs if j.get("profile") and j["profile"].get("num_samples") == k}
+    profiles = list(by_seed.values())
+    return {"share": _med([p["frac_trivial"] + p["frac_unsolvable"] for p in profiles]),
+            "trivial": _med([p["frac_trivial"] for p in profiles]),
+            "unsolvable": _med([p["frac_unsolvable"] for p in profiles]), "profiles": len(profiles)}
 
 
 def _ratio_entry(base: dict, method: dict, fraction: str, n_boot: int) -> dict[str, Any]:
@@ -71,32 +72,36 @@ def analyse_mix(jobs: list[dict[str, Any]], methods: Sequence[str], baselines: S
     for j in jobs:
         by_method.setdefault(j["method"], []).append(j)
     curves = {m: [curve(j, metric) for j in sorted(js, key=lambda j: j["seed"])] for m, js in by_method.items()}
-    out: dict[str, Any] = {"zero_adv": zero_adv_share(jobs), "grpo_zero_adv_share": None, "methods": {}}
+    out: dict[str, Any] = {"zero_adv": zero_adv_share(jobs), "methods": {}}
     out["grpo_zero_adv_share"] = out["zero_adv"]["share"]
+    gain = 0.0
     if "grpo" not in curves:
-        out["note"] = "no GRPO runs: no targets"
-        return out
-    before, final, gain = stats.baseline_gain(curves["grpo"])
-    out.update(grpo_before=before, grpo_final=final, grpo_gain=gain,
-               targets={f: stats.target_for(before, gain, frac) for f, frac in FRACTIONS.items()})
-    if gain <= 0:
-        out["note"] = f"GRPO gained nothing on {metric} (median gain {gain:.4f}): FLOPs-to-target ratios are undefined"
+        out["note"] = "no GRPO runs: no targets, no FLOPs ratios"
+    else:
+        before, final, gain = stats.baseline_gain(curves["grpo"])
+        out.update(grpo_before=before, grpo_final=final, grpo_gain=gain,
+                   targets={f: stats.target_for(before, gain, frac) for f, frac in FRACTIONS.items()})
+        if gain <= 0:
+            out["note"] = f"GRPO gained nothing on {metric} (median gain {gain:.4f}): FLOPs-to-target ratios are undefined"
+    targets = out.get("targets", {})
     equal = min(float(f[-1]) for cs in curves.values() for f, _ in cs)
     lo = max(float(f[f > 0][0]) for cs in curves.values() for f, _ in cs)
     out["equal_compute_flops"] = equal
     per: dict[str, dict[str, Any]] = {}
     for m, cs in curves.items():
         per[m] = {
-            "flops_to": {f: [stats.flops_to_reach(fl, a, out["targets"][f]) for fl, a in cs] for f in FRACTIONS},
+            "flops_to": {f: [stats.flops_to_reach(fl, a, t) for fl, a in cs] for f, t in targets.items()},
             "budgets": [float(fl[-1]) for fl, _ in cs],
             "at_equal": [stats.acc_at(fl, a, equal) for fl, a in cs],
             "auc": [stats.auc_log_flops(fl, a, lo, equal) if lo < equal else float("nan") for fl, a in cs],
             "final": [float(a[-1]) for _, a in cs],
         }
+    undefined = {"median": None, "ci": [None, None], "never": None, "lower_bound": None}
     for m in [m for m in methods if m in per]:
         js, p = by_method[m], per[m]
         entry: dict[str, Any] = {
             "seeds": sorted(j["seed"] for j in js),
+            "lr": sorted({j["config"]["optim"]["lr"] for j in js if "config" in j}),
             "flops_to": {f: {"median": stats.median(v), "per_seed": v} for f, v in p["flops_to"].items()},
             "final": stats.bootstrap_median(p["final"], n_boot=n_boot),
             "at_equal_compute": stats.bootstrap_median(p["at_equal"], n_boot=n_boot),
@@ -107,18 +112,18 @@ def analyse_mix(jobs: list[dict[str, Any]], methods: Sequence[str], baselines: S
             "wall_s": _med([j["wall_s"] for j in js]),
             "ratio_vs": {},
         }
-        if m != "grpo":
+        if m != "grpo" and "grpo" in per:
             entry["at_equal_compute_minus_grpo"] = stats.bootstrap_diff(per["grpo"]["at_equal"], p["at_equal"], n_boot=n_boot)
+        others = [b for b in baselines if b != m]
+        cheap = [b for b in CHEAP_BASELINES if b in baselines and b != m and b in per]
+        for b in others + (["best_baseline"] if cheap else []):
+            entry["ratio_vs"][b] = {f: dict(undefined) for f in FRACTIONS}
         if gain > 0:
-            for b in [b for b in baselines if b != m and b in per]:
+            for b in [b for b in others if b in per]:
                 entry["ratio_vs"][b] = {f: _ratio_entry(per[b], p, f, n_boot) for f in FRACTIONS}
-            cheap = [b for b in CHEAP_BASELINES if b != m and b in per]
-            if cheap:
-                best = {}
-                for f in FRACTIONS:
-                    name = stats.best_baseline({b: per[b]["flops_to"][f] for b in cheap})
-                    best[f] = dict(_ratio_entry(per[name], p, f, n_boot), baseline=name)
-                entry["ratio_vs"]["best_baseline"] = best
+            for f in FRACTIONS if cheap else ():
+                name = stats.best_baseline({b: per[b]["flops_to"][f] for b in cheap})
+                entry["ratio_vs"]["best_baseline"][f] = dict(_ratio_entry(per[name], p, f, n_boot), baseline=name)
         out["methods"][m] = entry
     return out
 
@@ -132,7 +137,8 @@ def analyse_aa(bench: list[dict[str, Any]], aa: list[dict[str, Any]], metric: st
     before, _, gain = stats.baseline_gain(a)
     out: dict[str, Any] = {"seeds_a": sorted(j["seed"] for j in bench), "seeds_b": sorted(j["seed"] for j in aa)}
     if gain <= 0:
-        out.update(ok=False, verdict=f"GRPO on seeds {out['seeds_a']} gained nothing on {metric} (median gain "
+        out.update({f: {"median": None, "ci": [None, None], "never": None, "lower_bound": None} for f in FRACTIONS},
+                   ok=False, verdict=f"GRPO on seeds {out['seeds_a']} gained nothing on {metric} (median gain "
                                      f"{gain:.4f}): no targets, no A/A ratio")
         return out
     for f, frac in FRACTIONS.items():

@@ -17,7 +17,7 @@ def _num(x: float | None, fmt: str = ".2f") -> str:
 def ratio_text(r: dict[str, Any] | None) -> str:
     """'1.31 [0.95, 1.80]'; a method that never reached the target on most seeds: 'never (3/5)';
     with a lower bound (the baseline never reached it): '≥ 1.4'."""
-    if r is None:
+    if r is None or r["median"] is None:
         return "n/a"
     if r.get("lower_bound") is not None:
         return f"≥ {r['lower_bound']:.2f}"
@@ -69,6 +69,10 @@ def mix_section(name: str, mix: dict[str, Any], metric: str, baselines: list[str
     return lines
 
 
+def _first_mix_methods(report: dict[str, Any]) -> dict[str, Any]:
+    return next(iter(report["mixes"].values()), {}).get("methods", {})
+
+
 def render(report: dict[str, Any], suite: dict[str, Any], command: str, made: str, machine: str,
            has_ratio_plot: bool, prefix: str = "") -> str:
     metric = report["metric"]
@@ -76,13 +80,15 @@ def render(report: dict[str, Any], suite: dict[str, Any], command: str, made: st
              f"- command: `{command}`", f"- made: {made} on {machine}; {report['jobs']} finished jobs",
              f"- metric: {metric} (k = {report.get('eval_k')} samples per query at T = 1; each point's standard "
              "error is in the job summaries), evaluated at shared total-FLOPs points",
-             f"- seeds: {suite['seeds']} (benchmark), A/A seeds: {suite['aa_seeds'] or 'none'}; learning rates "
-             "tuned on val with seeds 0-1 (`python -m sgpo.bench tune`)",
+             f"- seeds: {suite['seeds']} (benchmark), A/A seeds: {suite['aa_seeds'] or 'none'}",
+             "- learning rates (each job's optim.lr; conf/experiment/bench.yaml's tuned_lr, chosen by "
+             "`python -m sgpo.bench tune` on val with seeds 0-1, or 1e-4 where it has none): "
+             + ", ".join(f"{m} {'/'.join(f'{lr:g}' for lr in e['lr'])}" for m, e in _first_mix_methods(report).items()),
              f"- job summaries: `benchmarks/runs/{report['suite']}/` (rebuild this file with "
              f"`python -m sgpo.bench {report['suite']} --report-only --benchmarks`)", ""]
     aa = report.get("aa")
     if aa:
-        ratios = ", ".join(f"{f} {ratio_text(aa[f])}" for f in FRACTIONS if f in aa)
+        ratios = ", ".join(f"{f} {ratio_text(aa[f])}" for f in FRACTIONS if aa.get(f, {}).get("median") is not None)
         lines += ["## A/A check", "",
                   f"GRPO seeds {aa['seeds_a']} against seeds {aa['seeds_b']}" + (f": {ratios}." if ratios else "."),
                   f"**{aa['verdict']}** (passes when the f90 interval contains 1 and lies inside [0.8, 1.25]).", ""]

@@ -49,7 +49,7 @@ def plot_ratio_vs_share(report: dict[str, Any], path: Path, fraction: str = "f90
         share = mix.get("grpo_zero_adv_share")
         for method, m in mix.get("methods", {}).items():
             r = m.get("ratio_vs", {}).get(baseline, {}).get(fraction)
-            if share is None or r is None or not np.isfinite(r["median"]):
+            if share is None or r is None or r["median"] is None or not np.isfinite(r["median"]) or r["median"] == 0:
                 continue
             lo, hi = (x if x is not None and np.isfinite(x) else np.nan for x in r["ci"])
             points.setdefault(method, []).append((share, r["median"], lo, hi))

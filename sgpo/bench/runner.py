@@ -42,7 +42,17 @@ def resolved_config(overrides: Sequence[str]) -> dict[str, Any]:
     except (HydraException, OmegaConfBaseException) as exc:  # a bad override in a suite file: say which
         raise ValueError(f"train.py {' '.join(overrides)}: {str(exc).splitlines()[0]}") from exc
     out.pop("paths", None)
+    pool = (out.get("task") or {}).get("pool")
+    if pool and Path(pool["file"]).is_file():  # a remade selection profile makes the mix's jobs stale
+        pool["file_sha256"] = hashlib.sha256(Path(pool["file"]).read_bytes()).hexdigest()[:16]
     return json.loads(json.dumps(out).replace(str(sgpo.ROOT_DIR), "<repo>"))
+
+
+def job_key(config: dict[str, Any]) -> str:
+    """What decides whether a summary is still valid: the config without ``tuned_lr`` (the table of
+    every method's rate; the job's own rate is in ``optim.lr``), so filling the table after tuning
+    leaves finished jobs whose rate it does not change alone."""
+    return digest({k: v for k, v in config.items() if k != "tuned_lr"})
 
 
 def digest(config: dict[str, Any]) -> str:
@@ -61,7 +71,7 @@ def compact_summary(job: Job, overrides: Sequence[str], config: dict[str, Any], 
         profile = json.loads(path.read_text()) if path.is_file() else None
     return {
         "schema": SCHEMA, "suite": job.suite, "mix": job.mix, "method": job.method, "seed": job.seed, "lr": job.lr,
-        "digest": digest(config), "command": "python train.py " + " ".join(overrides),
+        "digest": job_key(config), "git_commit": _git_commit(), "command": "python train.py " + " ".join(overrides),
         "made": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         "wall_s": wall_s,
         "final": {k: v for k, v in metrics.items() if k != "eval_history" and not isinstance(v, (dict, list))},
@@ -69,12 +79,16 @@ def compact_summary(job: Job, overrides: Sequence[str], config: dict[str, Any], 
     }
 
 
+def is_current(summary: dict[str, Any], config: dict[str, Any]) -> bool:
+    return "config" in summary and job_key(summary["config"]) == job_key(config)
+
+
 def status(job: Job, config: dict[str, Any], runs_dir: Path = RUNS_DIR) -> str:
     """'done' (summary with this config), 'stale' (summary of another config) or 'todo'."""
     path = job.summary_path(runs_dir)
     if not path.is_file():
         return "todo"
-    return "done" if json.loads(path.read_text()).get("digest") == digest(config) else "stale"
+    return "done" if is_current(json.loads(path.read_text()), config) else "stale"
 
 
 def run_job(job: Job, suite: dict[str, Any], runs_dir: Path = RUNS_DIR, work_dir: Path = WORK_DIR,
@@ -100,6 +114,14 @@ def run_job(job: Job, suite: dict[str, Any], runs_dir: Path = RUNS_DIR, work_dir
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, summary)
     return summary
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=sgpo.ROOT_DIR, capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def _subprocess(argv: list[str], log_path: Path) -> int:

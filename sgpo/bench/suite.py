@@ -52,6 +52,9 @@ def load_suite(name: str) -> dict[str, Any]:
     bad = [m for m in suite["mixes"] if m not in suite["mix_tasks"]]
     if bad:
         raise ValueError(f"{path}: mixes {bad} have no entry in mix_tasks ({sorted(suite['mix_tasks'])})")
+    suite["aa_seeds"] = suite["aa_seeds"] or []
+    if suite["aa_seeds"] and "default" not in suite["mix_tasks"]:
+        raise ValueError(f"{path}: aa_seeds run GRPO on the default mix: add `default` to mix_tasks")
     if suite["aa_seeds"] and set(suite["aa_seeds"]) & set(suite["seeds"]):
         raise ValueError(f"{path}: aa_seeds {suite['aa_seeds']} must not overlap seeds {suite['seeds']}")
     return suite
