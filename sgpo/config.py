@@ -101,6 +101,24 @@ class DataSection(Section):
 
 
 @dataclass
+class SelectionSection(Section):
+    """``conf/selection/adaptive.yaml`` (the adaptive sGPO); the rule's own keys are checked by the rule."""
+
+    screen: int = rule("0 (off) or an int >= 2", lambda v: v == 0 or v >= 2)
+    commit_threshold: float = rule("a float in [0, 1]", lambda v: 0 <= v <= 1)
+    half_life_steps: float | None = rule("null (no decay) or a float > 0", lambda v: v is None or v > 0)
+    max_prior_strength: float = rule("a float > 0", lambda v: v > 0)
+    max_rollouts_factor: float = rule("a float >= 1", lambda v: v >= 1)
+    pool_factor: float = rule("a float > 0", lambda v: v > 0)
+    degenerate_below: float = rule("a float in [0, 1]", lambda v: 0 <= v <= 1)
+    revisit_prob: float = rule("a float in [0, 1]", lambda v: 0 <= v <= 1)
+    order: str = rule("random or easy_to_hard", lambda v: v in ("random", "easy_to_hard"))
+    # last: the field's name shadows the ``rule`` helper in this class body
+    rule: dict[str, Any] = rule("a mapping with `name` (e.g. knapsack) and the rule's parameters",
+                                lambda v: isinstance(v.get("name"), str))
+
+
+@dataclass
 class RolloutSection(Section):
     temperature: float = rule("a float > 0 (RL samples)", lambda v: v > 0)
     top_p: float = rule("a float in (0, 1]", lambda v: 0 < v <= 1)
@@ -303,6 +321,7 @@ class TrainConfig:
     checkpoint: CheckpointSection
     loss: LossConfig
     profile: ProfileSection
+    selection: SelectionSection | None  # null: the paper's filter / allocation / curriculum pipeline
 
 
 @dataclass
@@ -321,6 +340,7 @@ def load_train_config(cfg: DictConfig) -> TrainConfig:
         optim=typed(cfg, "optim", OptimSection), advantage=typed(cfg, "advantage", AdvantageSection),
         eval=typed(cfg, "eval", EvalSection), checkpoint=typed(cfg, "checkpoint", CheckpointSection),
         loss=load_loss(cfg), profile=typed(cfg, "profile", ProfileSection),
+        selection=typed(cfg, "selection", SelectionSection) if cfg.get("selection") is not None else None,
     )
 
 

@@ -48,7 +48,8 @@ class SGPOModule(pl.LightningModule):
     def __init__(self, policy: torch.nn.Module, tokenizer, task: Task, train_queries: list[Query],
                  engine_factory: Callable[[torch.nn.Module], Engine], sampling: SamplingParams, *,
                  loss: dict[str, Any], normalize_std: bool, algo, optim, profile_flops: float, seed: int,
-                 reference: torch.nn.Module | None = None, encode: Callable[[str], list[int]] | None = None) -> None:
+                 reference: torch.nn.Module | None = None, encode: Callable[[str], list[int]] | None = None,
+                 screen: int = 0) -> None:
         super().__init__()
         self.automatic_optimization = False
         self.policy = policy
@@ -78,7 +79,7 @@ class SGPOModule(pl.LightningModule):
         self.collector = RolloutCollector(self.get_engine, task, train_queries, self.prompt_ids, sampling, self.shape,
                                           self.ledger, dynamic_sampling=bool(algo.dynamic_sampling),
                                           max_generation_batches=int(algo.max_generation_batches),
-                                          refill=self._refill)
+                                          refill=self._refill, screen=screen, commit=self._commit)
         self.updater: PolicyUpdater | None = None  # built on the first step: it needs the optimiser
 
     # ---- Lightning hooks ---------------------------------------------------------------------
@@ -153,6 +154,11 @@ class SGPOModule(pl.LightningModule):
             out.extend(self.sampler.local(step))
         return out
 
+    def _commit(self, query: int, successes: float, screen: int, group: int) -> bool:
+        """Screen, then commit: the sampler's posterior decides after a degenerate screen."""
+        decide = getattr(self.sampler, "commit", None)
+        return bool(decide(query, successes, screen, group)) if decide is not None else False
+
     def training_step(self, batch: Any, batch_idx: int) -> None:
         step = self.sampler.next_step()
         if step is None:
@@ -160,6 +166,7 @@ class SGPOModule(pl.LightningModule):
             return
         phase_index = self.sampler.state.phase
         started = time.perf_counter()
+        screened, committed = self.collector.screened, self.collector.committed
         groups = self.collector.collect(self.sampler.local(step), self.seed, self.rollout_step)
         self._observe(step, groups)
         rollouts, lengths, adv_metrics = self._pack(groups)
@@ -171,6 +178,11 @@ class SGPOModule(pl.LightningModule):
         self.rollout_step += 1
         self.counters["train/rollouts"] += groups.rollouts
         self.counters["train/generation_batches"] = groups.generation_batches
+        if self.collector.screen:  # running totals over ranks (checkpointed with the other counters)
+            screened, committed = self._global_sum([self.collector.screened - screened,
+                                                    self.collector.committed - committed])
+            self.counters["train/screened_groups_total"] += screened
+            self.counters["train/committed_groups_total"] += committed
         step_metrics = {**result.metrics, "perf/tokens_per_s": sum(lengths) / max(time.perf_counter() - started, 1e-9)}
         self._log_step(reward_sum / reward_count if reward_count else 0.0, groups, adv_metrics, step_metrics,
                        result.updates, result.updates - result.zero_gradient_steps, result.skipped, phase_index)
@@ -183,6 +195,12 @@ class SGPOModule(pl.LightningModule):
                 self.sampler.observe(query, sum(rewards), len(rewards))
             return
         rank, size = self.global_rank, self.world_size
+        # Every rank must have planned the same step (same posterior, same rule): a rank that did not
+        # would all-reduce a list of another length below and hang; compare lengths first, cheaply.
+        total, squares = self._global_sum([float(len(step)), float(len(step)) ** 2])
+        if abs(squares * size - total * total) > 1e-6:
+            raise RuntimeError(f"rank {rank} planned a step of {len(step)} groups, other ranks planned others "
+                               f"(sum {total:g} over {size} ranks): the sampler's state differs between ranks")
         values = [0.0] * (2 * len(step))
         for j, rewards in enumerate(groups.rewards):
             pos = rank + j * size
@@ -233,6 +251,7 @@ class SGPOModule(pl.LightningModule):
             "curriculum/phase": float(phase),
             **dict(self.counters),
             **step_metrics,
+            **getattr(self.sampler, "last_step_info", {}),
             **self.ledger.metrics(),
         }
         if self.sampler is not None:

@@ -19,13 +19,16 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
+from transformers import AutoConfig, AutoTokenizer
 
 from sgpo.callbacks import Evaluator, StepCheckpoint, StopRules, verify_checkpoint
 from sgpo.config import TrainConfig, load_train_config
 from sgpo.data.datamodule import ProfiledDataModule
+from sgpo.data.selection import GroupCosts, group_costs
 from sgpo.engines import build_engine
 from sgpo.engines.base import SamplingParams
 from sgpo.evaluation import flops_schedule
+from sgpo.flops import ModelShape
 from sgpo.io import atomic_write_json
 from sgpo.loggers import build_loggers, log_data_summary
 from sgpo.models import load_policy, prepare_model, weights_fingerprint
@@ -73,6 +76,8 @@ def validate_data_policy(cfg: DictConfig) -> None:
         if name not in registry:
             raise KeyError(f"{key}={name!r} is not registered; valid: {', '.join(registry.names())}")
     validate_profile_cfg(cfg)
+    if cfg.get("selection") is not None:
+        validate_selection(cfg)
     # Run the configured filter and group-size rule on every p-hat a k-sample profile can give:
     # their own checks refuse out-of-range values (naming the key), and the largest group follows.
     k = int(cfg.profile.num_samples)
@@ -86,6 +91,41 @@ def validate_data_policy(cfg: DictConfig) -> None:
                          f"allocation can give ({largest}); raise it to at least {largest}")
 
 
+def validate_selection(cfg: DictConfig) -> None:
+    """The adaptive sampler's rule, tried once on a dummy candidate: an unknown rule, value or
+    parameter is refused naming ``selection.rule``; the largest size must fit a step."""
+    from sgpo.data.selection import SELECTIONS, GroupCosts
+
+    unused = {g: cfg[g].name for g, name in PROFILE_FREE.items() if cfg[g].name != name}
+    if unused:
+        raise ValueError(f"{', '.join(f'{g}={n}' for g, n in unused.items())}: with a selection config the adaptive "
+                         f"sampler sizes and orders the groups, so filter / allocation / curriculum would be ignored; "
+                         f"leave them at {', '.join(f'{g}={n}' for g, n in PROFILE_FREE.items())} or set selection=null")
+    if cfg.data.refresh_p_hat:
+        raise ValueError("data.refresh_p_hat=true: the adaptive sampler's posterior already follows the policy; "
+                         "set it to false or use selection=null (method=sgpo_refresh)")
+    if cfg.algo.dynamic_sampling:
+        raise ValueError("algo.dynamic_sampling=true with a selection config: DAPO's refills would take extra "
+                         "sampler steps (and posterior decays) per training step; use one of them")
+    rule = dict(OmegaConf.to_container(cfg.selection.rule, resolve=True))
+    name = rule.pop("name")
+    if name not in SELECTIONS:
+        raise KeyError(f"selection.rule.name={name!r} is not registered; valid: {', '.join(SELECTIONS.names())}")
+    one = np.ones(1)
+    try:
+        SELECTIONS.get(name)(one, one, GroupCosts(one, one, one), float(cfg.data.rollouts_per_step), **rule,
+                             screen=int(cfg.selection.screen), commit_threshold=float(cfg.selection.commit_threshold),
+                             normalize_std=bool(cfg.advantage.normalize_std))
+    except (TypeError, KeyError, ValueError) as err:
+        raise ValueError(f"selection.rule={rule | {'name': name}}: {err}") from None
+    if "sizes" not in rule:
+        raise ValueError("selection.rule.sizes is missing: list the group sizes the rule may give (e.g. [2, 4, 8, 16])")
+    largest = max(int(s) for s in rule["sizes"])
+    if int(cfg.data.rollouts_per_step) < largest:
+        raise ValueError(f"data.rollouts_per_step={cfg.data.rollouts_per_step} is smaller than the largest group "
+                         f"selection.rule.sizes allows ({largest}); raise it to at least {largest}")
+
+
 # The data policy that needs no p-hat: the only one allowed with profile.enabled=false.
 PROFILE_FREE = {"filter": "none", "allocation": "uniform", "curriculum": "random"}
 
@@ -93,12 +133,28 @@ PROFILE_FREE = {"filter": "none", "allocation": "uniform", "curriculum": "random
 def unprofiled(cfg: DictConfig, task) -> tuple[DifficultyProfile, None]:
     """No profiling pass (plain GRPO/DAPO): every train query, no outcomes, no profile FLOPs charged."""
     wrong = {g: cfg[g].name for g, name in PROFILE_FREE.items() if cfg[g].name != name}
-    if wrong:
+    if wrong and cfg.get("selection") is None:  # the adaptive sampler starts from a flat prior instead
         raise ValueError(f"profile.enabled=false, but {', '.join(f'{g}={n}' for g, n in wrong.items())} needs p-hat; "
                          f"use {', '.join(f'{g}={n}' for g, n in PROFILE_FREE.items())} or profile.enabled=true")
     queries = task.split(cfg.profile.split)
     queries = queries[: cfg.profile.max_queries] if cfg.profile.max_queries else queries
     return DifficultyProfile.unprofiled([q.id for q in queries]), None
+
+
+def selection_costs(cfg: DictConfig, profile: DifficultyProfile, queries, task) -> GroupCosts:
+    """The adaptive sampler's cost model [Q]: prompt lengths and mean completion lengths from the
+    profile; without one, prompts encoded here and completions assumed half of max_new_tokens. The
+    prompt is prefilled once per group where the engine shares it (hf with prefix_sharing), and
+    degenerate groups cost training too where they are trained on (algo.skip_zero_adv=false)."""
+    shape = ModelShape.from_config(AutoConfig.from_pretrained(cfg.model.path))
+    flags = {"shares_prompt": bool(cfg.engine.get("prefix_sharing", False)),
+             "trains_zero_advantage": not bool(cfg.algo.skip_zero_adv)}
+    if profile.num_samples:
+        return group_costs(shape, profile.prompt_tokens, profile.completion_tokens.mean(axis=1), **flags)
+    by_id = {q.id: q for q in queries}
+    encode = prompt_encoder(AutoTokenizer.from_pretrained(cfg.model.path), cfg.model)
+    prompts = np.array([len(encode(task.prompt_text(by_id[qid]))) for qid in profile.query_ids])
+    return group_costs(shape, prompts, np.full(len(prompts), cfg.rollout.max_new_tokens / 2), **flags)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -125,8 +181,12 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     profile_flops = profile.meta.get("profile_flops", 0.0)
     # resolve=True: values may be interpolations (experiment=compute_matched picks optim.lr per method)
     node = lambda key: OmegaConf.to_container(cfg[key], resolve=True)  # noqa: E731
-    datamodule = ProfiledDataModule(profile, task.split(cfg.profile.split), node("filter"), node("allocation"),
-                                    node("curriculum"), node("data"), seed=seed)
+    train_queries = task.split(cfg.profile.split)
+    selection = node("selection") if cfg.get("selection") is not None else None
+    costs = selection_costs(cfg, profile, train_queries, task) if selection is not None else None
+    datamodule = ProfiledDataModule(profile, train_queries, node("filter"), node("allocation"),
+                                    node("curriculum"), node("data"), seed=seed, selection_cfg=selection, costs=costs,
+                                    normalize_std=typed_cfg.advantage.normalize_std)
     data_summary = datamodule.summary()
     log.info("data: %s", json.dumps(data_summary))
 
@@ -146,7 +206,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     module = SGPOModule(policy, tokenizer, task, datamodule.queries, engine_factory, sampling,
                         loss=node("loss"), normalize_std=typed_cfg.advantage.normalize_std, algo=typed_cfg.algo,
                         optim=typed_cfg.optim, profile_flops=float(profile_flops), seed=seed, reference=reference,
-                        encode=encode)
+                        encode=encode, screen=typed_cfg.selection.screen if typed_cfg.selection else 0)
     module.sampler = datamodule.sampler
 
     ev = typed_cfg.eval

@@ -86,11 +86,12 @@ def test_a_mix_changes_train_only(tmp_path):
 
 def test_shipped_suites_list_their_jobs():
     quick, full, tune = (jobs_of(load_suite(n)) for n in ("quick", "full", "tune"))
-    assert len(quick) == 15 and {j.mix for j in quick} == {"default"} and {j.seed for j in quick} == {10, 11, 12}
-    assert [j.method for j in quick[:5]] == ["grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo"]  # seed by seed
-    assert len(full) == 3 * 5 * 5 + 5
+    methods = ["grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_refresh", "sgpo"]
+    assert len(quick) == 18 and {j.mix for j in quick} == {"default"} and {j.seed for j in quick} == {10, 11, 12}
+    assert [j.method for j in quick[:6]] == methods  # seed by seed
+    assert len(full) == 3 * 6 * 5 + 5
     assert [(j.mix, j.method, j.seed) for j in full[-5:]] == [("default", "grpo", s) for s in range(15, 20)]
-    assert len(tune) == 5 * 4 * 2 and {j.seed for j in tune} == {0, 1}
+    assert len(tune) == 6 * 4 * 2 and {j.seed for j in tune} == {0, 1}
     job = Job("full", "easy", "dapo", 12)
     assert job_overrides(job, load_suite("full")) == ["experiment=bench", "method=dapo", "task=arithmetic_easy", "seed=12"]
     assert job.summary_path().parts[-3:] == ("full", "easy", "dapo-s12.json")

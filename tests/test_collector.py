@@ -110,3 +110,64 @@ def test_ledger_charges_settle_over_ranks_once():
         two_ranks.charge("rollouts", 1.0)
     with pytest.raises(ValueError, match="finite and >= 0"):
         two_ranks.charge("train", float("nan"))
+
+
+class StreamEngine:
+    """Hands out query q's texts stream[q] in order across calls (a screen, then its commit)."""
+
+    name = "stream"
+    shares_prompt = True
+
+    def __init__(self, stream: dict[int, list[str]]) -> None:
+        self.stream, self.calls = {q: list(t) for q, t in stream.items()}, []
+
+    def generate(self, prompt_ids, n, sampling, seed):
+        self.calls.append((len(prompt_ids), n))
+        out = []
+        for p in prompt_ids:
+            texts, self.stream[p[0]] = self.stream[p[0]][:n], self.stream[p[0]][n:]
+            out.append([Completion(tuple(range(len(t))), t, "stop") for t in texts])
+        return out
+
+
+def test_screen_then_commit_finishes_mixed_and_approved_groups_only():
+    stream = {0: ["ok", "no", "ok", "ok"], 1: ["no", "no", "ok", "no"], 2: ["ok", "ok", "ok", "ok"],
+              3: ["no", "no"]}
+    engine, ledger = StreamEngine(stream), FlopsLedger(0.0)
+    asked = []
+
+    def commit(q, successes, screen, group):  # approve query 1 only
+        asked.append((q, successes, screen, group))
+        return q == 1
+
+    queries = [Query(f"q{i}", "p", "ok") for i in range(4)]
+    c = RolloutCollector(lambda: engine, ScriptedTask(), queries, PROMPTS, None, SHAPE, ledger,
+                         dynamic_sampling=False, max_generation_batches=1, screen=2, commit=commit)
+    out = c.collect([(0, 4), (1, 4), (2, 4), (3, 2)], seed=0, step=0)
+    ledger.settle()
+    # 0: mixed screen -> committed; 1: degenerate screen, approved -> committed; 2: refused -> 2 rollouts;
+    # 3: a group no larger than the screen is sampled whole and never asked about
+    assert out.specs == [(0, 4), (1, 4), (2, 2), (3, 2)]
+    assert out.rewards == [[1, 0, 1, 1], [0, 0, 1, 0], [1, 1], [0, 0]]
+    assert asked == [(1, 0.0, 2, 4), (2, 2.0, 2, 4)]
+    assert engine.calls == [(4, 2), (2, 2)] and out.generation_batches == 2 and out.rollouts == 12
+    assert (c.screened, c.committed) == (3, 2)
+
+    def part(q, texts):
+        return rollouts_forward_flops(SHAPE, len(PROMPTS[q]), [len(t) for t in texts], shared_prompt=True)
+
+    charged = {0: part(0, ["ok", "no"]) + part(0, ["ok", "ok"]), 1: part(1, ["no", "no"]) + part(1, ["ok", "no"]),
+               2: part(2, ["ok", "ok"]), 3: part(3, ["no", "no"])}
+    assert ledger.rollout == pytest.approx(sum(charged.values())), "a commit pays its own prefill"
+    assert ledger.wasted == pytest.approx(charged[2] + charged[3]), "a degenerate screen costs only itself"
+
+
+def test_screening_refuses_dapo_and_a_one_rollout_screen():
+    ledger = FlopsLedger(0.0)
+    queries = [Query("q0", "p", "ok")]
+    with pytest.raises(ValueError, match="use one of them"):
+        RolloutCollector(lambda: None, ScriptedTask(), queries, PROMPTS, None, SHAPE, ledger, dynamic_sampling=True,
+                         max_generation_batches=2, screen=2)
+    with pytest.raises(ValueError, match="selection.screen=1"):
+        RolloutCollector(lambda: None, ScriptedTask(), queries, PROMPTS, None, SHAPE, ledger, dynamic_sampling=False,
+                         max_generation_batches=2, screen=1)

@@ -13,8 +13,8 @@ import sgpo  # noqa: F401 - registers the ${sgpo_root:} resolver
 CONF = Path(__file__).resolve().parent.parent / "conf"
 PRIMARY = {
     "profile": ["task", "model", "engine", "profile", "paths"],
-    "train": ["task", "model", "engine", "profile", "filter", "allocation", "curriculum", "loss", "method", "trainer",
-              "logger", "paths", "debug", "experiment", "hparams_search"],
+    "train": ["task", "model", "engine", "profile", "filter", "allocation", "curriculum", "selection", "loss", "method",
+              "trainer", "logger", "paths", "debug", "experiment", "hparams_search"],
 }
 REQUIRED = {"task/jsonl": ["task.train_path=/data/train.jsonl"]}
 
@@ -68,12 +68,16 @@ def test_default_train_config_snapshot():
     """The composed default training config; a changed default shows up here in review."""
     cfg = compose_cfg("train", [])
     picked = {k: cfg[k].name for k in ("task", "model", "engine", "filter", "allocation", "curriculum", "loss")}
-    assert picked == {"task": "arithmetic", "model": "tiny_arith", "engine": "hf", "filter": "sgpo",
-                      "allocation": "inverse_pow2", "curriculum": "phased", "loss": "grpo"}
+    assert picked == {"task": "arithmetic", "model": "tiny_arith", "engine": "hf", "filter": "none",
+                      "allocation": "uniform", "curriculum": "random", "loss": "grpo"}
     assert list(cfg.logger) == ["csv"]  # logger=csv: one sink
-    assert cfg.method_name == "sgpo"
-    assert (cfg.filter.trivial_threshold, cfg.filter.keep_unsolvable) == (0.75, 0.1)
-    assert (cfg.allocation.g_min, cfg.allocation.g_max) == (2, 8)
+    assert cfg.method_name == "sgpo"  # the adaptive sGPO: the selection group drives the steps
+    assert cfg.selection.rule.name == "knapsack" and cfg.selection.rule.sizes == [2, 4, 8, 16]
+    assert (cfg.selection.screen, cfg.selection.revisit_prob, cfg.selection.half_life_steps) == (2, 0.05, 64)
+    paper = compose_cfg("train", ["method=sgpo_paper"])
+    assert paper.get("selection") is None and paper.filter.name == "sgpo"
+    assert (paper.filter.trivial_threshold, paper.filter.keep_unsolvable) == (0.75, 0.1)
+    assert (paper.allocation.g_min, paper.allocation.g_max) == (2, 8)
     assert cfg.profile.num_samples == 8 and cfg.rollout.temperature == 1.0
     assert cfg.advantage.normalize_std is True and "normalize_std" not in cfg.loss
 

@@ -13,7 +13,9 @@ from hydra import compose, initialize_config_dir
 
 FAST = ["profile.max_queries=128", "profile.chunk_queries=64", "eval.max_queries=32", "eval.k=2",
         "data.rollouts_per_step=64", "train.max_steps=3", "eval.every_n_steps=0", "checkpoint.every_n_steps=0"]
-METHODS = ["sgpo", "grpo", "dapo", "sgpo_filter_only", "sgpo_alloc_only", "sgpo_curriculum_only"]
+METHODS = ["sgpo", "grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_refresh", "sgpo_filter_only", "sgpo_alloc_only",
+           "sgpo_curriculum_only", "sgpo_no_screen", "sgpo_fixed_size", "sgpo_no_revisit", "sgpo_no_decay",
+           "sgpo_easy_first", "sgpo_no_profile"]
 REQUIRED_METRICS = ["test/pass@1_before", "test/pass@1", "test/mean@k", "compute/profile_flops",
                     "compute/rollout_flops", "compute/train_flops", "compute/total_flops", "compute/wasted_flops",
                     "train/steps"]
@@ -29,10 +31,12 @@ def run_train(tmp_path: Path, *overrides: str) -> dict:
 
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_preset_trains_end_to_end(tmp_path, method):
-    metrics = run_train(tmp_path, f"method={method}", "algo.max_generation_batches=8")
+    # easy-to-hard walks the easiest queries first: on 128 of them its first steps hold only solved ones
+    steps = 8 if method == "sgpo_easy_first" else 3
+    metrics = run_train(tmp_path, f"method={method}", "algo.max_generation_batches=8", f"train.max_steps={steps}")
     for key in REQUIRED_METRICS:
         assert metrics[key] is not None, key
-    assert metrics["train/steps"] == 3
+    assert metrics["train/steps"] == steps
     c = metrics
     assert c["compute/total_flops"] == pytest.approx(c["compute/profile_flops"] + c["compute/rollout_flops"]
                                                      + c["compute/train_flops"])
@@ -51,21 +55,22 @@ def test_every_method_preset_trains_end_to_end(tmp_path, method):
     if method == "dapo":  # dynamic sampling: every group trained on has mixed rewards, refilled as needed
         import csv as csv_module
 
-        steps = [r for r in csv_module.DictReader((tmp_path / "run" / "csv" / "metrics.csv").open())
-                 if r.get("train/frac_zero_adv_groups")]
-        assert len(steps) == 3 and all(float(r["train/frac_zero_adv_groups"]) == 0 for r in steps), steps
-        assert max(float(r["train/generation_batches"]) for r in steps) > 1, "zero-variance groups were refilled"
+        rows = [r for r in csv_module.DictReader((tmp_path / "run" / "csv" / "metrics.csv").open())
+                if r.get("train/frac_zero_adv_groups")]
+        assert len(rows) == 3 and all(float(r["train/frac_zero_adv_groups"]) == 0 for r in rows), rows
+        assert max(float(r["train/generation_batches"]) for r in rows) > 1, "zero-variance groups were refilled"
 
 
 def test_method_preset_can_be_overridden_on_top(tmp_path):
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["method=sgpo", "allocation=inverse", "curriculum=sorted"])
-    assert cfg.method_name == "sgpo" and cfg.filter.name == "sgpo"
+        cfg = compose(config_name="train", overrides=["method=sgpo_refresh", "allocation=inverse", "curriculum=sorted"])
+    assert cfg.method_name == "sgpo_refresh" and cfg.filter.name == "sgpo"
     assert cfg.allocation.name == "inverse" and cfg.curriculum.name == "sorted"
 
 
-def test_checkpoint_resume_matches_uninterrupted_run(tmp_path):
-    common = ["train.max_steps=4", "checkpoint.every_n_steps=2", "checkpoint.keep_all=true", "method=grpo"]
+@pytest.mark.parametrize("method", ["grpo", "sgpo"])  # sgpo: the posterior and the walk travel in checkpoints
+def test_checkpoint_resume_matches_uninterrupted_run(tmp_path, method):
+    common = ["train.max_steps=4", "checkpoint.every_n_steps=2", "checkpoint.keep_all=true", f"method={method}"]
     full = run_train(tmp_path / "full", *common)
     half = run_train(tmp_path / "half", *common[1:], "train.max_steps=2")
     ckpt = tmp_path / "half" / "run" / "checkpoints" / "step-2.ckpt"
@@ -85,7 +90,10 @@ def test_checkpoint_resume_matches_uninterrupted_run(tmp_path):
 
     a, b = step_rows(tmp_path / "full"), step_rows(tmp_path / "resumed")
     for step in (3.0, 4.0):
-        for key in ("train/reward_mean", "train/group_size_mean", "train/groups", "compute/total_flops"):
+        keys = ["train/reward_mean", "train/group_size_mean", "train/groups", "compute/total_flops"]
+        if method == "sgpo":
+            keys += ["selection/posterior_mean", "train/screened_groups_total", "train/committed_groups_total"]
+        for key in keys:
             assert float(a[step][key]) == pytest.approx(float(b[step][key]), rel=1e-9), (step, key)
 
 
@@ -139,8 +147,8 @@ def test_compute_matched_experiment_runs_with_each_methods_tuned_lr(tmp_path):
     """experiment=compute_matched sets optim.lr by interpolation on the method: it must reach the optimiser resolved."""
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         lrs = {m: compose(config_name="train", overrides=["experiment=compute_matched", f"method={m}"]).optim.lr
-               for m in ("grpo", "dapo", "sgpo", "sgpo_paper", "sgpo_filter_only")}
-    assert lrs == {"grpo": 5e-5, "dapo": 2e-4, "sgpo": 2e-4, "sgpo_paper": 1e-4, "sgpo_filter_only": 1e-4}
+               for m in ("grpo", "dapo", "sgpo_refresh", "sgpo_paper", "sgpo_filter_only")}
+    assert lrs == {"grpo": 5e-5, "dapo": 2e-4, "sgpo_refresh": 2e-4, "sgpo_paper": 1e-4, "sgpo_filter_only": 1e-4}
     from sgpo.training import train
 
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
@@ -202,3 +210,31 @@ def test_evaluation_follows_a_total_flops_schedule(tmp_path):
         p = h["test/pass@1"]
         assert h["test/pass@1_se"] == pytest.approx((p * (1 - p) / queries) ** 0.5)
         assert 0 <= h["test/mean@k_se"] <= 0.5 / queries ** 0.5 + 1e-9
+
+
+def test_adaptive_sgpo_screens_commits_and_logs_its_selection(tmp_path):
+    """method=sgpo: nothing dropped, groups screened with 2 rollouts and finished only when worth it,
+    the posterior's view logged every step; ablations switch each part off by an override."""
+    import csv
+
+    metrics = run_train(tmp_path / "on", "method=sgpo", "train.max_steps=4")
+    assert metrics["data/queries_kept"] == metrics["data/queries_profiled"] == 128
+    rows = [r for r in csv.DictReader((tmp_path / "on" / "run" / "csv" / "metrics.csv").open())
+            if r.get("train/reward_mean")]
+    last = rows[-1]
+    screened, committed = float(last["train/screened_groups_total"]), float(last["train/committed_groups_total"])
+    assert 0 < committed < screened, "some screens must be finished and some left as they were"
+    assert all(float(r["selection/candidates"]) > 0 for r in rows)
+    assert {"selection/revisits", "selection/believed_degenerate", "selection/posterior_mean"} <= set(last)
+    off = run_train(tmp_path / "off", "method=sgpo_no_screen", "train.max_steps=4")
+    off_rows = list(csv.DictReader((tmp_path / "off" / "run" / "csv" / "metrics.csv").open()))
+    assert "train/screened_groups_total" not in off_rows[0]
+    assert off["compute/rollout_flops"] > 0
+
+
+def test_a_bad_selection_rule_is_refused_before_any_work(tmp_path):
+    proc = run_cli("train.py", *FAST, "method=sgpo", "selection.rule.value=entropy",
+                   f"paths.output_dir={tmp_path / 'out'}", f"paths.run_dir={tmp_path / 'run'}", check=False)
+    assert proc.returncode != 0
+    assert "selection.rule=" in proc.stderr + proc.stdout and "known: advantage, mixed" in proc.stderr + proc.stdout
+    assert not (tmp_path / "out" / "profiles").exists(), "refused before profiling"

@@ -54,6 +54,10 @@ REFUSED = [
     (["profile.device=gpu"], "profile.device='gpu': must be auto, cpu, cuda"),
     (["num_threads=0"], "num_threads=0: must be null or an int >= 1"),
     (["seed=x"], "seed='x': must be an int >= 0"),
+    (["selection.screen=1"], "selection.screen=1: must be 0 (off) or an int >= 2"),
+    (["selection.order=hardest"], "selection.order='hardest': must be random or easy_to_hard"),
+    (["selection.half_life_steps=0"], "selection.half_life_steps=0: must be null (no decay) or a float > 0"),
+    (["selection.revisit_prob=2"], "selection.revisit_prob=2: must be a float in [0, 1]"),
     # interpolations resolve before the check: rollout.temperature follows profile.temperature
     (["profile.temperature=0"], "rollout.temperature=0: must be a float > 0"),
     # a key the schema does not know (a typo in a YAML file) lists the valid ones
@@ -136,7 +140,7 @@ def test_a_loss_registered_elsewhere_passes_through_untouched():
 
 SCHEMAS = [config.RunSection, config.TrainSection, config.DataSection, config.RolloutSection, config.AlgoSection,
            config.OptimSection, config.AdvantageSection, config.EvalSection, config.CheckpointSection,
-           config.ProfileSection, config.ProfileRunSection, *config.LOSS_SCHEMAS.values()]
+           config.ProfileSection, config.ProfileRunSection, config.SelectionSection, *config.LOSS_SCHEMAS.values()]
 
 
 @pytest.mark.parametrize("schema", SCHEMAS, ids=lambda s: s.__name__)
@@ -150,7 +154,7 @@ def test_the_yaml_holds_the_only_default(schema):
 def test_train_config_covers_every_checked_section():
     sections = {f.name for f in dataclasses.fields(config.TrainConfig)}
     assert sections == {"run", "train", "data", "rollout", "algo", "optim", "advantage", "eval", "checkpoint", "loss",
-                        "profile"}
+                        "profile", "selection"}
     yaml_sections = set(compose_cfg("train").keys())
     assert sections - {"run"} <= yaml_sections
 

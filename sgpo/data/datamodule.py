@@ -1,6 +1,8 @@
 """``ProfiledDataModule``: the difficulty profile -> filter -> allocation -> curriculum -> steps.
 
-It turns a ``DifficultyProfile`` over the train split into a ``CurriculumBatchSampler``. The
+It turns a ``DifficultyProfile`` over the train split into a ``CurriculumBatchSampler``, or, with
+a ``selection`` config (the adaptive sGPO), into an ``AdaptiveSampler`` whose posterior takes the
+profile as its prior and which drops nothing for good (filter, allocation and curriculum unused). The
 module pulls each step's (query, group size) pairs from the sampler itself inside
 ``training_step``, so the sampler's position always equals the number of steps trained (no
 prefetch drift) and checkpoints restore it exactly; the dataloader only ticks.
@@ -15,10 +17,13 @@ import numpy as np
 import pytorch_lightning as pl
 from torch.utils.data import IterableDataset
 
+from sgpo.data.adaptive import AdaptiveSampler
 from sgpo.data.allocation import ALLOCATIONS
-from sgpo.data.curriculum import CURRICULA
+from sgpo.data.curriculum import CURRICULA, Phase
 from sgpo.data.filters import FILTERS
+from sgpo.data.posterior import BetaPosterior
 from sgpo.data.sampler import CurriculumBatchSampler
+from sgpo.data.selection import GroupCosts
 from sgpo.profiling.store import DifficultyProfile
 from sgpo.tasks.base import Query
 
@@ -36,7 +41,8 @@ class _Ticker(IterableDataset):
 
 class ProfiledDataModule(pl.LightningDataModule):
     def __init__(self, profile: DifficultyProfile, queries: list[Query], filter_cfg: dict, allocation_cfg: dict,
-                 curriculum_cfg: dict, data_cfg: dict, seed: int = 0) -> None:
+                 curriculum_cfg: dict, data_cfg: dict, seed: int = 0, selection_cfg: dict | None = None,
+                 costs: GroupCosts | None = None, normalize_std: bool = True) -> None:
         super().__init__()
         by_id = {q.id: q for q in queries}
         missing = [qid for qid in profile.query_ids if qid not in by_id]
@@ -49,8 +55,19 @@ class ProfiledDataModule(pl.LightningDataModule):
         self.seed = int(seed)
         self.filter_cfg, self.allocation_cfg, self.curriculum_cfg = dict(filter_cfg), dict(allocation_cfg), dict(curriculum_cfg)
         self.data_cfg = dict(data_cfg)
-        self.keep, self.group_sizes, self.phases = self.plan(self.p_hat, self.seed)
-        self.sampler: CurriculumBatchSampler | None = None
+        self.selection_cfg = None if selection_cfg is None else dict(selection_cfg)
+        self.normalize_std = bool(normalize_std)  # the advantage's definition, which the value follows
+        if self.selection_cfg is not None:
+            if costs is None:
+                raise ValueError("a selection config needs the queries' GroupCosts (sgpo.data.selection.group_costs)")
+            self.costs = costs
+            self.successes = profile.outcomes.sum(axis=1).astype(float)
+            q = len(self.queries)  # nothing is dropped: the sampler chooses among all queries each step
+            self.keep, self.group_sizes = np.ones(q, dtype=bool), np.zeros(q, dtype=int)
+            self.phases = [Phase("adaptive", np.arange(q), np.zeros(q, dtype=int))]
+        else:
+            self.keep, self.group_sizes, self.phases = self.plan(self.p_hat, self.seed)
+        self.sampler: CurriculumBatchSampler | AdaptiveSampler | None = None
         self.build_sampler(rank=0, world_size=1)
 
     def plan(self, p_hat: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, list]:
@@ -83,8 +100,22 @@ class ProfiledDataModule(pl.LightningDataModule):
         self.keep, self.group_sizes = keep, group_sizes
         return phases
 
-    def build_sampler(self, rank: int, world_size: int) -> CurriculumBatchSampler:
+    def build_sampler(self, rank: int, world_size: int) -> CurriculumBatchSampler | AdaptiveSampler:
         d = self.data_cfg
+        if self.selection_cfg is not None:
+            c = self.selection_cfg
+            rule = dict(c["rule"])
+            posterior = BetaPosterior(self.successes, self.k, half_life_steps=c["half_life_steps"],
+                                      max_prior_strength=float(c["max_prior_strength"]))
+            self.sampler = AdaptiveSampler(
+                posterior, self.costs, rule.pop("name"),
+                {**rule, "screen": int(c["screen"]), "commit_threshold": float(c["commit_threshold"]),
+                 "normalize_std": self.normalize_std},
+                int(d["rollouts_per_step"]), seed=self.seed, pool_factor=float(c["pool_factor"]),
+                degenerate_below=float(c["degenerate_below"]), revisit_prob=float(c["revisit_prob"]),
+                order=c["order"], max_rollouts_factor=float(c["max_rollouts_factor"]), rank=rank,
+                world_size=world_size)
+            return self.sampler
         self.sampler = CurriculumBatchSampler(
             self.phases, int(d["rollouts_per_step"]), seed=self.seed, phase_epochs=d["phase_epochs"],
             phase_steps=d["phase_steps"], plateau_window=d["plateau_window"],
@@ -105,7 +136,20 @@ class ProfiledDataModule(pl.LightningDataModule):
         return _Ticker()
 
     def summary(self) -> dict[str, Any]:
-        """Counts for logs and reports: kept/dropped queries and the group-size mix."""
+        """Counts for logs and reports: kept/dropped queries and the group-size mix (the adaptive
+        sampler: nothing dropped, sizes chosen per step; the fitted prior and the queries believed
+        degenerate at the start instead)."""
+        if isinstance(self.sampler, AdaptiveSampler):
+            post, q = self.sampler.posterior, len(self.queries)
+            profiled = self.k > 0
+            return {
+                "data/queries_profiled": q if profiled else 0, "data/queries_kept": q,
+                "data/dropped_trivial": 0, "data/dropped_unsolvable": 0,
+                "data/kept_unsolvable": int((self.p_hat == 0).sum()) if profiled else None,
+                "data/group_size_mix": {}, "data/phases": [("adaptive", q)], "data/mean_group_size": None,
+                "data/prior_alpha0": post.alpha0, "data/prior_beta0": post.beta0,
+                "data/believed_degenerate": int(self.sampler.believed_degenerate(np.arange(q)).sum()),
+            }
         kept = self.keep
         sizes, counts = np.unique(self.group_sizes[kept], return_counts=True)
         profiled = self.k > 0  # without a profile nothing is known about p-hat

@@ -54,11 +54,19 @@ class RolloutCollector:
     def __init__(self, engine: Callable[[], Engine], task: Task, queries: Sequence[Query],
                  prompt_ids: Sequence[Sequence[int]], sampling: SamplingParams, shape: ModelShape,
                  ledger: FlopsLedger, *, dynamic_sampling: bool, max_generation_batches: int,
-                 refill: Callable[[int], list[Spec]] | None = None) -> None:
+                 refill: Callable[[int], list[Spec]] | None = None, screen: int = 0,
+                 commit: Callable[[int, float, int, int], bool] | None = None) -> None:
+        if screen and dynamic_sampling:
+            raise ValueError("selection.screen and algo.dynamic_sampling both decide which groups to finish: "
+                             "use one of them (selection.screen=0 or algo.dynamic_sampling=false)")
+        if screen and screen < 2:
+            raise ValueError(f"selection.screen={screen}: a screening group needs at least 2 rollouts (0: off)")
         self.engine, self.task, self.queries, self.prompt_ids = engine, task, queries, prompt_ids
         self.sampling, self.shape, self.ledger = sampling, shape, ledger
         self.dynamic_sampling, self.max_generation_batches = dynamic_sampling, max_generation_batches
         self.refill = refill
+        self.screen, self.commit = int(screen), commit
+        self.screened = self.committed = 0  # groups screened / committed after a screen, in all
 
     def generate(self, specs: Sequence[Spec], seed: int) -> tuple[list[list[Completion]], list[list[float]]]:
         """Sample G_i completions for each (query index, G_i) and score them: per-spec completions, rewards."""
@@ -84,6 +92,8 @@ class RolloutCollector:
     def collect(self, specs: list[Spec], seed: int, step: int) -> CollectedGroups:
         """Generate and score ``specs`` for rollout step ``step`` (DAPO: drop zero-variance groups and
         refill); charge the ledger. Round r samples under derive_seed(seed, step, r)."""
+        if self.screen:
+            return self._collect_screened(specs, seed, step)
         target = len(specs)
         kept: list[tuple[Spec, list[Completion], list[float], float]] = []
         rounds = rollouts = 0
@@ -116,3 +126,35 @@ class RolloutCollector:
                 self.ledger.charge("wasted", flops)
             kept = kept[:target]
         return CollectedGroups([k[0] for k in kept], [k[1] for k in kept], [k[2] for k in kept], rounds, rollouts)
+
+    def _collect_screened(self, specs: list[Spec], seed: int, step: int) -> CollectedGroups:
+        """Screen, then commit: ``screen`` rollouts per group first (round 0), the rest (round 1) for
+        mixed screens and those ``commit`` approves. Each part is charged as the engine ran it (the
+        commit prefills its prompt again); a group left degenerate is charged as wasted in full."""
+        first = [(q, min(g, self.screen)) for q, g in specs]
+        completions, rewards = self.generate(first, derive_seed(seed, step, 0))
+        flops = [self.group_flops(spec, cs) for spec, cs in zip(first, completions)]
+        rest: list[int] = []
+        for i, ((q, g), rs) in enumerate(zip(specs, rewards)):
+            if g <= self.screen:
+                continue
+            self.screened += 1
+            if not zero_variance(rs) or (self.commit is not None and self.commit(q, float(sum(rs)), len(rs), g)):
+                rest.append(i)
+        self.committed += len(rest)
+        rounds = 1
+        if rest:
+            more_specs = [(specs[i][0], specs[i][1] - self.screen) for i in rest]
+            more, more_rewards = self.generate(more_specs, derive_seed(seed, step, 1))
+            rounds = 2
+            for i, spec, cs, rs in zip(rest, more_specs, more, more_rewards):
+                completions[i] = list(completions[i]) + list(cs)
+                rewards[i] = list(rewards[i]) + list(rs)
+                flops[i] += self.group_flops(spec, cs)
+        out_specs = []
+        for (q, _), cs, rs, f in zip(specs, completions, rewards, flops):
+            self.ledger.charge("rollout", f)
+            if zero_variance(rs):
+                self.ledger.charge("wasted", f)
+            out_specs.append((q, len(cs)))
+        return CollectedGroups(out_specs, completions, rewards, rounds, sum(len(cs) for cs in completions))
