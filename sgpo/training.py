@@ -145,16 +145,22 @@ def selection_costs(cfg: DictConfig, profile: DifficultyProfile, queries, task) 
     """The adaptive sampler's cost model [Q]: prompt lengths and mean completion lengths from the
     profile; without one, prompts encoded here and completions assumed half of max_new_tokens. The
     prompt is prefilled once per group where the engine shares it (hf with prefix_sharing), and
-    degenerate groups cost training too where they are trained on (algo.skip_zero_adv=false)."""
+    degenerate groups cost training too where they are trained on (algo.skip_zero_adv=false).
+    ``selection.query_lengths=false`` prices every query at the dataset's mean lengths, so the
+    rule does not favour short problems for being cheap."""
     shape = ModelShape.from_config(AutoConfig.from_pretrained(cfg.model.path))
     flags = {"shares_prompt": bool(cfg.engine.get("prefix_sharing", False)),
              "trains_zero_advantage": not bool(cfg.algo.skip_zero_adv)}
     if profile.num_samples:
-        return group_costs(shape, profile.prompt_tokens, profile.completion_tokens.mean(axis=1), **flags)
-    by_id = {q.id: q for q in queries}
-    encode = prompt_encoder(AutoTokenizer.from_pretrained(cfg.model.path), cfg.model)
-    prompts = np.array([len(encode(task.prompt_text(by_id[qid]))) for qid in profile.query_ids])
-    return group_costs(shape, prompts, np.full(len(prompts), cfg.rollout.max_new_tokens / 2), **flags)
+        prompts, completions = profile.prompt_tokens.astype(float), profile.completion_tokens.mean(axis=1)
+    else:
+        by_id = {q.id: q for q in queries}
+        encode = prompt_encoder(AutoTokenizer.from_pretrained(cfg.model.path), cfg.model)
+        prompts = np.array([len(encode(task.prompt_text(by_id[qid]))) for qid in profile.query_ids], dtype=float)
+        completions = np.full(len(prompts), cfg.rollout.max_new_tokens / 2)
+    if not cfg.selection.query_lengths:
+        prompts, completions = np.full_like(prompts, prompts.mean()), np.full_like(completions, completions.mean())
+    return group_costs(shape, prompts, completions, **flags)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:

@@ -107,13 +107,33 @@ def compose_train(*overrides):
 ])
 def test_out_of_range_values_are_refused_naming_the_key(override, message):
     with pytest.raises((ValueError, KeyError)) as err:
-        validate(compose_train(override))
+        validate(compose_train("method=sgpo_paper", override))  # the paper's filter and group-size rule
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["allocation=inverse"], "allocation=inverse: with a selection config the adaptive sampler sizes and orders"),
+    (["curriculum=sorted"], "curriculum=sorted: with a selection config"),
+    (["data.refresh_p_hat=true"], "data.refresh_p_hat=true: the adaptive sampler's posterior already follows"),
+    (["algo.dynamic_sampling=true"], "algo.dynamic_sampling=true with a selection config"),
+    (["selection.rule.name=greedy"], "selection.rule.name='greedy' is not registered; valid: knapsack"),
+    (["selection.rule.value=entropy"], "known: advantage, mixed"),
+    (["selection.rule.sizes=[1,4]"], "selection.rule.sizes=[1, 4]: every group needs at least 2 rollouts"),
+    (["+selection.rule.width=3"], "unexpected keyword argument 'width'"),
+    (["~selection.rule.sizes"], "selection.rule.sizes is missing"),
+    (["selection.rule.sizes=[2,32]", "data.rollouts_per_step=16"],
+     "data.rollouts_per_step=16 is smaller than the largest group selection.rule.sizes allows (32)"),
+])
+def test_adaptive_sgpo_settings_are_refused_naming_the_key(overrides, message):
+    with pytest.raises((ValueError, KeyError)) as err:
+        validate(compose_train("method=sgpo", *overrides))
     assert message in str(err.value)
 
 
 def test_refused_at_start_before_any_profiling(tmp_path):
     """A bad value stops train.py before it profiles (no profile folder) and the message names the key."""
-    proc = run_cli("train.py", "filter.trivial_threshold=1.5", f"paths.output_dir={tmp_path}", check=False)
+    proc = run_cli("train.py", "method=sgpo_paper", "filter.trivial_threshold=1.5", f"paths.output_dir={tmp_path}",
+                   check=False)
     assert proc.returncode != 0
     assert "filter.trivial_threshold=1.5 must be in [0, 1]" in proc.stderr
     assert not (tmp_path / "profiles").exists()

@@ -128,7 +128,7 @@ def test_smollm2_profile_and_train_end_to_end(smollm2_folder, tmp_path):
 
     run_dir = tmp_path / "run"
     run_cli("train.py", *common, "profile.num_samples=4", "profile.max_queries=16",
-            "train.max_steps=2", "data.rollouts_per_step=16", "filter=none", "allocation=uniform",
+            "train.max_steps=2", "data.rollouts_per_step=16", "method=sgpo_refresh", "filter=none", "allocation=uniform",
             "rollout.max_new_tokens=48",  # the profile is the length test; short rollouts keep this one quick
             "allocation.group_size=4", "eval.max_queries=4", "eval.k=1", "eval.splits=[test]",
             "checkpoint.every_n_steps=0", f"paths.run_dir={run_dir}")

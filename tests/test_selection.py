@@ -123,3 +123,26 @@ def test_knapsack_caps_the_full_sizes():
     capped = knapsack(a, b, costs(n=20), 32, sizes=(8,), value="mixed", screen=2, commit_threshold=0.9,
                       max_rollouts=40)
     assert loose.sum() > 40 and capped.sum() == 40
+
+
+def test_the_run_prices_queries_by_their_own_or_the_mean_lengths():
+    from hydra import compose, initialize_config_dir
+
+    from sgpo.profiling.store import DifficultyProfile
+    from sgpo.training import selection_costs
+
+    profile = DifficultyProfile(["a", "b"], np.ones((2, 4), np.int8), np.array([4, 12]), np.array([[2] * 4, [6] * 4]),
+                                np.zeros((2, 4), bool), {})
+    conf = str(__import__("sgpo").ROOT_DIR / "conf")
+    with initialize_config_dir(config_dir=conf, version_base="1.3"):
+        own = selection_costs(compose(config_name="train", overrides=["method=sgpo", "selection.query_lengths=true"]),
+                              profile, [], None)
+        mean = selection_costs(compose(config_name="train", overrides=["method=sgpo"]), profile, [], None)
+        vllm_like = selection_costs(compose(config_name="train", overrides=[
+            "method=sgpo", "selection.query_lengths=true", "engine.prefix_sharing=false", "algo.skip_zero_adv=false"]),
+            profile, [], None)
+    assert own.train[1] > 2 * own.train[0] and own.prompt[1] > own.prompt[0]
+    assert mean.train[0] == mean.train[1] == pytest.approx((own.train[0] + own.train[1]) / 2, rel=0.2)
+    assert mean.prompt[0] == mean.prompt[1]
+    assert (vllm_like.prompt == 0).all() and vllm_like.trains_zero_advantage and not own.trains_zero_advantage
+    assert vllm_like.rollout == pytest.approx(own.rollout + own.prompt), "each sample prefills its own prompt"

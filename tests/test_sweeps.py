@@ -61,7 +61,8 @@ def test_fdr_sweep_profiles_once_logs_wandb_and_reports(tmp_path):
     from sgpo.wandb_offline import read_history, read_run_info
 
     out, sweep = tmp_path / "out", tmp_path / "sweep"
-    proc = run_cli("train.py", "-m", "profile.num_samples=2,4", "allocation=inverse,uniform", "debug=fdr",
+    proc = run_cli("train.py", "-m", "method=sgpo_paper", "profile.num_samples=2,4", "allocation=inverse,uniform",
+                   "debug=fdr",
                    "logger=wandb", "logger.wandb.offline=true", f"paths.output_dir={out}", f"hydra.sweep.dir={sweep}")
     # one profiling pass: the largest k of the sweep, reused by the other three jobs
     folders = _profile_folders(out)
@@ -84,7 +85,7 @@ def test_fdr_sweep_profiles_once_logs_wandb_and_reports(tmp_path):
         (run_file,) = (job / "wandb").glob("offline-run-*/run-*.wandb")
         info = read_run_info(run_file)
         assert info["group"] == "sweep"
-        assert {"method:sgpo", f"k:{k}", f"allocation:{rule}"} <= set(info["tags"])
+        assert {"method:sgpo_paper", f"k:{k}", f"allocation:{rule}"} <= set(info["tags"])
         history = read_history(run_file)
         media = next(row for row in history if "data/p_hat" in row)
         assert media["data/p_hat"]["_type"] == "histogram" and len(media["data/p_hat"]["bins"]) == k + 2
