@@ -14,8 +14,11 @@ from hydra import compose, initialize_config_dir
 FAST = ["profile.max_queries=128", "profile.chunk_queries=64", "eval.max_queries=32", "eval.k=2",
         "data.rollouts_per_step=64", "train.max_steps=3", "eval.every_n_steps=0", "checkpoint.every_n_steps=0"]
 METHODS = ["sgpo", "grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_refresh", "sgpo_filter_only", "sgpo_alloc_only",
-           "sgpo_curriculum_only", "sgpo_no_screen", "sgpo_fixed_size", "sgpo_no_revisit", "sgpo_no_decay",
-           "sgpo_easy_first", "sgpo_no_profile"]
+           "sgpo_curriculum_only", "sgpo_no_profile"]  # the other sgpo ablations: test_ablation_presets_switch_one_part
+# each adaptive-sGPO ablation preset and the one setting it switches off (everything else as method=sgpo)
+ABLATIONS = {"sgpo_no_screen": ("selection.screen", 0), "sgpo_fixed_size": ("selection.rule.sizes", [8]),
+             "sgpo_no_revisit": ("selection.revisit_prob", 0.0), "sgpo_no_decay": ("selection.half_life_steps", None),
+             "sgpo_easy_first": ("selection.order", "easy_to_hard"), "sgpo_no_profile": ("profile.enabled", False)}
 REQUIRED_METRICS = ["test/pass@1_before", "test/pass@1", "test/mean@k", "compute/profile_flops",
                     "compute/rollout_flops", "compute/train_flops", "compute/total_flops", "compute/wasted_flops",
                     "train/steps"]
@@ -31,12 +34,10 @@ def run_train(tmp_path: Path, *overrides: str) -> dict:
 
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_preset_trains_end_to_end(tmp_path, method):
-    # easy-to-hard walks the easiest queries first: on 128 of them its first steps hold only solved ones
-    steps = 8 if method == "sgpo_easy_first" else 3
-    metrics = run_train(tmp_path, f"method={method}", "algo.max_generation_batches=8", f"train.max_steps={steps}")
+    metrics = run_train(tmp_path, f"method={method}", "algo.max_generation_batches=8")
     for key in REQUIRED_METRICS:
         assert metrics[key] is not None, key
-    assert metrics["train/steps"] == steps
+    assert metrics["train/steps"] == 3
     c = metrics
     assert c["compute/total_flops"] == pytest.approx(c["compute/profile_flops"] + c["compute/rollout_flops"]
                                                      + c["compute/train_flops"])
@@ -59,6 +60,29 @@ def test_every_method_preset_trains_end_to_end(tmp_path, method):
                 if r.get("train/frac_zero_adv_groups")]
         assert len(rows) == 3 and all(float(r["train/frac_zero_adv_groups"]) == 0 for r in rows), rows
         assert max(float(r["train/generation_batches"]) for r in rows) > 1, "zero-variance groups were refilled"
+
+
+@pytest.mark.parametrize("preset", sorted(ABLATIONS))
+def test_ablation_presets_switch_one_part(preset):
+    """Each ablation differs from method=sgpo in its one setting (and its label) and passes the start checks."""
+    from omegaconf import OmegaConf
+
+    from sgpo.training import validate
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        base = OmegaConf.to_container(compose(config_name="train", overrides=["method=sgpo"]), resolve=True)
+        cfg = compose(config_name="train", overrides=[f"method={preset}"])
+    validate(cfg)
+    ablated = OmegaConf.to_container(cfg, resolve=True)
+    key, value = ABLATIONS[preset]
+    assert OmegaConf.select(cfg, key) == value != OmegaConf.select(OmegaConf.create(base), key)
+
+    def flat(d, prefix=""):
+        return {k2: v2 for k, v in d.items() for k2, v2 in
+                (flat(v, f"{prefix}{k}.").items() if isinstance(v, dict) else [(f"{prefix}{k}", v)])}
+
+    changed = {k for k in set(flat(base)) | set(flat(ablated)) if flat(base).get(k) != flat(ablated).get(k)}
+    assert changed == {key, "method_name"}, changed
 
 
 def test_method_preset_can_be_overridden_on_top(tmp_path):
