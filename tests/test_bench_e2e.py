@@ -86,7 +86,7 @@ def test_a_changed_config_makes_a_finished_job_stale(tmp_path):
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"config": config}))
     assert status(job, config, tmp_path) == "done"
-    tuned = resolved_config(job_overrides(job, suite) + ["+tuned_lr.dapo=3e-4"])  # another method's rate filled in
+    tuned = resolved_config(job_overrides(job, suite) + ["++tuned_lr.dapo=3e-4"])  # another method's rate changed
     assert status(job, tuned, tmp_path) == "done"
     changed = resolved_config(job_overrides(job, suite) + ["train.max_total_flops=1e12"])
     assert status(job, changed, tmp_path) == "stale"
