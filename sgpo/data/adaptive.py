@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -46,7 +46,6 @@ class AdaptiveState:
     phase: int = 0  # no phases: kept for the logs' curriculum/phase
     revisits: int = 0  # believed-degenerate queries given a group anyway, in all
     degenerate_met: int = 0  # believed-degenerate queries the walk met, in all
-    phase_rewards: list[float] = field(default_factory=list)
 
 
 class AdaptiveSampler:
@@ -81,7 +80,6 @@ class AdaptiveSampler:
         self.rank, self.world_size = rank, world_size
         self.state = AdaptiveState()
         self.order = self._cycle_order(0)
-        self.finished = False
         self.last_step_info: dict[str, float] = {}
 
     def _cycle_order(self, cycle: int) -> np.ndarray:
@@ -146,7 +144,7 @@ class AdaptiveSampler:
         ``screen`` rollouts with ``successes`` successes? (``commit_probability`` >= the threshold)."""
         post = self.posterior
         p = commit_probability(post.a[[query]], post.b[[query]], np.array([successes]), screen, group)[0]
-        return bool(p >= float(self.rule_params.get("commit_threshold", 0.5)))
+        return bool(p >= float(self.rule_params["commit_threshold"]))
 
     def local(self, step: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """This rank's share of a global step."""
@@ -157,8 +155,7 @@ class AdaptiveSampler:
         self.posterior.update(int(query), float(successes), float(rollouts))
 
     def report_reward(self, reward: float) -> None:
-        """A step's mean train reward (kept for the logs; no plateau rule here)."""
-        self.state.phase_rewards = [float(reward)]
+        """A step's mean train reward: unused (no phases, no plateau rule); the interface's."""
 
     @property
     def phase_name(self) -> str:

@@ -60,9 +60,7 @@ def beta_binomial_pmf(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
     """
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     out = np.zeros((a.size, n + 1))
-    p = np.ones(a.size)
-    for i in range(n):
-        p = p * (b + i) / (a + b + i)
+    p = prob_all_fail(a, b, n)
     out[:, 0] = p
     for s in range(n):
         p = p * (n - s) * (a + s) / ((s + 1) * (b + n - s - 1))
@@ -72,9 +70,10 @@ def beta_binomial_pmf(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
 
 def prob_all_fail(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
     """E[(1 - p)^n] = B(a, b + n) / B(a, b) = prod_{i<n} (b + i) / (a + b + i): [Q]."""
-    out = np.ones(np.asarray(a).size)
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    out = np.ones(a.size)
     for i in range(n):
-        out = out * (np.asarray(b, float) + i) / (np.asarray(a, float) + np.asarray(b, float) + i)
+        out = out * (b + i) / (a + b + i)
     return out
 
 
@@ -95,13 +94,6 @@ def advantage_mass(n: int, normalize_std: bool = True) -> np.ndarray:
     if not normalize_std:
         return 2.0 * s * (n - s) / n
     return 2.0 * np.sqrt(s * (n - s) * (n - 1) / n)
-
-
-def expected_advantage_mass(a: np.ndarray, b: np.ndarray, n: int, normalize_std: bool = True) -> np.ndarray:
-    """E[sum_i |A_i|] of a group of n under Beta(a, b) (``advantage_mass`` over the beta-binomial), [Q]."""
-    if n < 2:
-        return np.zeros(np.asarray(a).size)
-    return beta_binomial_pmf(a, b, n) @ advantage_mass(n, normalize_std)
 
 
 class BetaPosterior:
