@@ -89,8 +89,10 @@ def test_shipped_suites_list_their_jobs():
     methods = ["grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_refresh", "sgpo"]
     assert len(quick) == 18 and {j.mix for j in quick} == {"default"} and {j.seed for j in quick} == {10, 11, 12}
     assert [j.method for j in quick[:6]] == methods  # seed by seed
-    assert len(full) == 3 * 6 * 5 + 5
-    assert [(j.mix, j.method, j.seed) for j in full[-5:]] == [("default", "grpo", s) for s in range(15, 20)]
+    assert len(full) == 3 * 5 * 5 + 5 and "sgpo_refresh" not in {j.method for j in full}
+    # the default mix first, then its A/A seeds, then the other mixes
+    assert [(j.mix, j.method, j.seed) for j in full[25:30]] == [("default", "grpo", s) for s in range(15, 20)]
+    assert {j.mix for j in full[:25]} == {"default"} and [j.mix for j in full[30::25]] == ["easy", "hard"]
     assert len(tune) == 6 * 4 * 2 and {j.seed for j in tune} == {0, 1}
     job = Job("full", "easy", "dapo", 12)
     assert job_overrides(job, load_suite("full")) == ["experiment=bench", "method=dapo", "task=arithmetic_easy", "seed=12"]

@@ -61,14 +61,19 @@ def load_suite(name: str) -> dict[str, Any]:
 
 
 def jobs_of(suite: dict[str, Any]) -> list[Job]:
-    """Every job of the suite, in run order: mix by mix, seed by seed, method by method (so a
-    stopped run leaves whole seeds of every method rather than every seed of a few methods),
-    then the A/A seeds (GRPO on the default mix)."""
+    """Every job of the suite, in run order: mix by mix (as listed), seed by seed, method by method
+    (so a stopped run leaves whole seeds of every method rather than every seed of a few methods).
+    The A/A seeds (GRPO on the default mix) follow the default mix's jobs, so that the check on the
+    instrument itself is complete as early as possible; without a default mix they come last."""
     lrs = suite.get("lrs") or [None]
-    jobs = [Job(suite["name"], mix, method, seed, lr)
-            for mix in suite["mixes"] for seed in suite["seeds"] for method in suite["methods"] for lr in lrs]
-    jobs += [Job(suite["name"], "default", "grpo", seed) for seed in suite["aa_seeds"]]
-    return jobs
+    aa = [Job(suite["name"], "default", "grpo", seed) for seed in suite["aa_seeds"]]
+    jobs: list[Job] = []
+    for mix in suite["mixes"]:
+        jobs += [Job(suite["name"], mix, method, seed, lr)
+                 for seed in suite["seeds"] for method in suite["methods"] for lr in lrs]
+        if mix == "default":
+            jobs, aa = jobs + aa, []
+    return jobs + aa
 
 
 def job_overrides(job: Job, suite: dict[str, Any]) -> list[str]:
