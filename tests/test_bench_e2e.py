@@ -53,6 +53,9 @@ def test_bench_runs_resumes_and_reports(tmp_path):
         history = s["eval_history"]
         assert len(history) >= 3 and all({"test/mean@k", "test/mean@k_se", "test/pass@1"} <= set(h) for h in history)
         served = [h["eval/checkpoint_flops"] for h in history if "eval/checkpoint_flops" in h]
+        # the ledger so far at each evaluation: cumulative, and never past the final one
+        wasted = [h["compute/wasted_flops"] for h in history]
+        assert wasted == sorted(wasted) and wasted[-1] <= s["final"]["compute/wasted_flops"]
         assert served == pytest.approx([1e10, 2e10, 4e10][-len(served):])
     # same seed, same initial policy: the evaluations before training agree; skipping spends less per step
     assert grpo["eval_history"][0]["test/mean@k"] == skip["eval_history"][0]["test/mean@k"]
@@ -72,7 +75,13 @@ def test_bench_runs_resumes_and_reports(tmp_path):
             "grpo", "grpo_skip", "best_baseline"}
     else:
         assert "gained nothing" in report["aa"]["verdict"] and "gained nothing" in mix["note"]
+    ledger = mix["methods"]["grpo"]["ledger"]
+    assert ledger["profile_share"] == 0 and ledger["steps"] == grpo["final"]["train/steps"]
+    assert ledger["train_per_step"] == pytest.approx(grpo["final"]["compute/train_flops"] / grpo["final"]["train/steps"])
+    assert len(ledger["phase_wasted_share"]) == 3 and all(0 <= x <= 1 for x in ledger["phase_wasted_share"])
+    assert mix["methods"]["sgpo_paper"]["ledger"]["profile_share"] > 0
     text = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "Where the FLOPs went" in text
     assert "## A/A check" in text and "## Mix `default`" in text and "(benchmarks/curves_default.png)" in text
     assert (tmp_path / "benchmarks" / "curves_default.png").stat().st_size > 1000
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from sgpo.bench import analysis
-from sgpo.bench.markdown import ratio_text
+from sgpo.bench.markdown import mix_section, ratio_text
 from sgpo.bench.suite import Job, job_overrides, jobs_of, load_suite
 from sgpo.tasks.arithmetic import ArithmeticTask
 from sgpo.tasks.base import Query
@@ -189,6 +190,50 @@ def test_best_baseline_is_the_cheaper_one_at_each_fraction():
     best = out["methods"]["sgpo"]["ratio_vs"]["best_baseline"]["f50"]
     assert best["baseline"] == "dapo" and best["median"] == pytest.approx(5e11 / 4e11)
     assert out["methods"]["dapo"]["ratio_vs"]["best_baseline"]["f50"]["baseline"] == "grpo_skip"
+
+
+def ledger_job(method: str, seed: int, steps: int, hist: list[tuple[float, float, float, float, float]]) -> dict:
+    """A job whose history holds (total, rollout, train, wasted, metric) at each evaluation, at steps
+    spread evenly; the profile is what the total holds beyond rollout + train."""
+    history = [{"compute/total_flops": t, "compute/rollout_flops": r, "compute/train_flops": tr,
+                "compute/wasted_flops": w, "compute/profile_flops": t - r - tr, "test/mean@k": a,
+                "train/steps": float(steps * i // (len(hist) - 1))} for i, (t, r, tr, w, a) in enumerate(hist)]
+    final = {k: v for k, v in history[-1].items() if k.startswith("compute/")} | {"train/steps": float(steps)}
+    return {"mix": "default", "method": method, "seed": seed, "eval_history": history, "final": final,
+            "wall_s": 1.0, "profile": None, "lr": None}
+
+
+def test_ledger_shares_steps_and_headroom_by_hand():
+    j = ledger_job("sgpo", 0, 40, [(10, 0, 0, 0, 0.4), (100, 30, 60, 18, 0.6)])
+    g = analysis.ledger_of(j)
+    assert (g["profile_share"], g["rollout_share"], g["train_share"]) == (0.1, 0.3, 0.6)
+    assert g["wasted_share"] == pytest.approx(0.18) and g["steps"] == 40
+    assert (g["rollout_per_step"], g["train_per_step"]) == (0.75, 1.5)
+    assert g["headroom"] == pytest.approx(100 / (100 - 18 - 10))
+
+
+def test_wasted_share_by_budget_third():
+    # thirds of a 300 budget end at 100 and 200: the evaluations at or below them are at 90 and 180
+    j = ledger_job("grpo", 0, 30, [(0, 0, 0, 0, 0.4), (90, 30, 60, 45, 0.5), (180, 60, 120, 54, 0.6),
+                                   (300, 100, 200, 66, 0.7)])
+    assert analysis.phase_wasted_shares(j) == pytest.approx([45 / 90, 9 / 90, 12 / 120])
+    old = dict(j, eval_history=[{k: v for k, v in h.items() if k != "compute/wasted_flops"} for h in j["eval_history"]])
+    assert analysis.phase_wasted_shares(old) is None  # summaries from before the history held the ledger
+
+
+def test_metric_at_equal_steps_is_interpolated_in_steps():
+    slow = ledger_job("grpo", 0, 10, [(0, 0, 0, 0, 0.4), (30, 10, 20, 0, 0.45), (60, 20, 40, 0, 0.5),
+                                      (100, 40, 60, 0, 0.6)])
+    fast = ledger_job("sgpo", 0, 40, [(0, 0, 0, 0, 0.4), (100, 40, 60, 0, 0.8)])
+    assert analysis.acc_at_steps(fast, 10) == pytest.approx(0.4 + 0.4 * 10 / 40)
+    assert np.isnan(analysis.acc_at_steps(slow, 11))  # past its last evaluation
+    out = analysis.analyse_mix([slow, fast], ["grpo", "sgpo"], ["grpo"], n_boot=20)
+    assert out["equal_steps"] == 10
+    assert out["methods"]["sgpo"]["at_equal_steps"]["median"] == pytest.approx(0.5)
+    assert out["methods"]["grpo"]["at_equal_steps"]["median"] == pytest.approx(0.6)
+    assert out["methods"]["grpo"]["ledger"]["phase_wasted_share"] == pytest.approx([0.0, 0.0, 0.0])
+    text = "\n".join(mix_section("default", out, "test/mean@k", ["grpo"]))
+    assert "| sgpo | 40 | 1.00e+00 | 1.50e+00 | 0.0% | 40.0% | 60.0% | 1.00x | 0.500 [0.500, 0.500] | n/a |" in text
 
 
 def test_tuning_picks_the_best_median_final_val_metric():

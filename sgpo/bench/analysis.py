@@ -8,6 +8,12 @@ grpo_skip and dapo at that fraction. Also the final metric, the metric at equal 
 smallest final FLOPs of the mix's runs) and its difference to GRPO, the area under the curve over
 log-FLOPs, and the shares of wasted and profiling FLOPs. The A/A check compares GRPO on the
 benchmark seeds with GRPO on the A/A seeds, targets from the benchmark seeds.
+
+Where the FLOPs went (``ledger``): each job's ledger as shares of its total, its optimizer steps and
+FLOPs per step, the metric at equal optimizer steps (the fewest steps any job of the mix made), the
+waste headroom (the most any rule that only removes zero-advantage FLOPs and the profile could save
+that method), and, where the summaries hold the ledger at each evaluation, the wasted share in each
+third of the budget.
 """
 
 from __future__ import annotations
@@ -59,6 +65,66 @@ def zero_adv_share(jobs: list[dict[str, Any]], k: int = 8) -> dict[str, float | 
             "unsolvable": _med([p["frac_unsolvable"] for p in profiles]), "profiles": len(profiles)}
 
 
+LEDGER_KEYS = ("profile", "rollout", "train", "wasted")
+PHASES = (0.0, 1 / 3, 2 / 3, 1.0)  # budget fractions that split a run into early, middle and late
+
+
+def ledger_of(summary: dict[str, Any]) -> dict[str, float]:
+    """Where one job's FLOPs went, from its final ledger.
+
+    ``<key>_share`` = compute/<key>_flops / compute/total_flops, where total = profile + rollout + train
+    and wasted is the zero-advantage part of rollout + train; ``steps`` the optimizer steps,
+    ``rollout_per_step`` / ``train_per_step`` the FLOPs per step; ``headroom`` = 1 / (1 - (wasted +
+    profile) / total): how many times cheaper the same useful (nonzero-advantage) FLOPs would be with
+    no zero-advantage rollout or row and no profile, the most a rule that only cuts those could save.
+    """
+    f = summary["final"]
+    total = float(f["compute/total_flops"])
+    out = {f"{k}_share": float(f.get(f"compute/{k}_flops", 0.0)) / total for k in LEDGER_KEYS}
+    steps = float(f.get("train/steps") or 0.0)
+    out["steps"] = steps
+    out["rollout_per_step"] = float(f["compute/rollout_flops"]) / steps if steps else float("nan")
+    out["train_per_step"] = float(f["compute/train_flops"]) / steps if steps else float("nan")
+    cut = out["wasted_share"] + out["profile_share"]
+    out["headroom"] = 1.0 / (1.0 - cut) if cut < 1 else float("inf")
+    return out
+
+
+def phase_wasted_shares(summary: dict[str, Any], edges: Sequence[float] = PHASES) -> list[float] | None:
+    """[P] wasted / (rollout + train) FLOPs spent between consecutive budget fractions ``edges`` (each
+    edge taken at the last evaluation at or below it; the last edge is the run's end); None when the
+    evaluation history does not hold the ledger (summaries written before it did) or a phase had
+    no evaluation inside it."""
+    hist = [h for h in summary["eval_history"] if "compute/wasted_flops" in h]
+    if not hist:
+        return None
+    final = summary["final"]
+    budget = float(final["compute/total_flops"])
+    marks = []
+    for e in edges[:-1]:
+        before = [h for h in hist if float(h["compute/total_flops"]) <= e * budget * (1 + 1e-9)]
+        marks.append(before[-1] if before else {k: 0.0 for k in ("compute/wasted_flops", "compute/rollout_flops",
+                                                                   "compute/train_flops")})
+    marks.append(final)
+    out = []
+    for a, b in zip(marks[:-1], marks[1:]):
+        spent = sum(float(b[f"compute/{k}_flops"]) - float(a[f"compute/{k}_flops"]) for k in ("rollout", "train"))
+        if spent <= 0:
+            return None
+        out.append((float(b["compute/wasted_flops"]) - float(a["compute/wasted_flops"])) / spent)
+    return out
+
+
+def acc_at_steps(summary: dict[str, Any], steps: float, metric: str = METRIC) -> float:
+    """The metric after ``steps`` optimizer steps, linear between evaluations; nan past the last one."""
+    pts = sorted((float(h["train/steps"]), float(h[metric])) for h in summary["eval_history"]
+                 if h.get(metric) is not None and "train/steps" in h)
+    if not pts or steps > pts[-1][0] or steps < pts[0][0]:
+        return float("nan")
+    xs, ys = zip(*pts)
+    return float(np.interp(steps, xs, ys))
+
+
 def _ratio_entry(base: dict, method: dict, fraction: str, n_boot: int) -> dict[str, Any]:
     """Baseline / method median FLOPs to the target at ``fraction``, with its bootstrap interval."""
     return stats.bootstrap_ratio(base["flops_to"][fraction], method["flops_to"][fraction], n_boot=n_boot,
@@ -87,6 +153,8 @@ def analyse_mix(jobs: list[dict[str, Any]], methods: Sequence[str], baselines: S
     equal = min(float(f[-1]) for cs in curves.values() for f, _ in cs)
     lo = max(float(f[f > 0][0]) for cs in curves.values() for f, _ in cs)
     out["equal_compute_flops"] = equal
+    equal_steps = min(float(j["final"].get("train/steps") or 0.0) for j in jobs)
+    out["equal_steps"] = equal_steps
     per: dict[str, dict[str, Any]] = {}
     for m, cs in curves.items():
         per[m] = {
@@ -110,6 +178,8 @@ def analyse_mix(jobs: list[dict[str, Any]], methods: Sequence[str], baselines: S
                 j["final"]["compute/rollout_flops"] + j["final"]["compute/train_flops"], 1.0) for j in js]),
             "profile_share": _med([j["final"]["compute/profile_flops"] / j["final"]["compute/total_flops"] for j in js]),
             "wall_s": _med([j["wall_s"] for j in js]),
+            "ledger": _ledger_medians(js),
+            "at_equal_steps": stats.bootstrap_median([acc_at_steps(j, equal_steps, metric) for j in js], n_boot=n_boot),
             "ratio_vs": {},
         }
         if m != "grpo" and "grpo" in per:
@@ -125,6 +195,16 @@ def analyse_mix(jobs: list[dict[str, Any]], methods: Sequence[str], baselines: S
                 name = stats.best_baseline({b: per[b]["flops_to"][f] for b in cheap})
                 entry["ratio_vs"]["best_baseline"][f] = dict(_ratio_entry(per[name], p, f, n_boot), baseline=name)
         out["methods"][m] = entry
+    return out
+
+
+def _ledger_medians(js: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-seed ledgers (ledger_of) reduced to their medians; phase shares where every seed has them."""
+    per = [ledger_of(j) for j in js]
+    out: dict[str, Any] = {k: _med([p[k] for p in per]) for k in per[0]}
+    phases = [phase_wasted_shares(j) for j in js]
+    out["phase_wasted_share"] = ([_med(list(v)) for v in zip(*phases)] if all(p is not None for p in phases)
+                                 else None)
     return out
 
 

@@ -65,7 +65,33 @@ def mix_section(name: str, mix: dict[str, Any], metric: str, baselines: list[str
                     cell += f" ({r['baseline']})"
                 cells.append("—" if c == m else cell)
             lines.append(f"| {m} | {_num(e['flops_to'][f]['median'], '.3e')} | " + " | ".join(cells) + " |")
+    lines += ledger_section(mix, metric)
     lines += ["", f"![{name}: {metric} against total FLOPs](curves_{name}.png)", ""]
+    return lines
+
+
+def ledger_section(mix: dict[str, Any], metric: str) -> list[str]:
+    """Where the FLOPs went: per method the medians over seeds of its ledger (analysis.ledger_of)."""
+    methods = {m: e for m, e in mix["methods"].items() if e.get("ledger")}
+    if not methods:
+        return []
+    steps = mix.get("equal_steps")
+    lines = ["", "Where the FLOPs went (medians over seeds): optimizer steps and FLOPs per step; each part's share "
+             "of the total; headroom = total / (total - zero-advantage FLOPs - profile), the most a rule that only "
+             "cuts those could save the method; the metric at equal optimizer steps; the wasted share (as above) "
+             "in each third of the budget:", "",
+             f"| method | steps | rollout / step | train / step | profile | rollout | train | headroom "
+             f"| {metric} at step {_num(steps, '.0f')} | wasted by budget third |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for m, e in methods.items():
+        g = e["ledger"]
+        phases = g.get("phase_wasted_share")
+        phase_text = " / ".join(_num(x, ".0%") for x in phases) if phases else "n/a"
+        lines.append(f"| {m} | {_num(g['steps'], '.0f')} | {_num(g['rollout_per_step'], '.2e')} "
+                     f"| {_num(g['train_per_step'], '.2e')} | {_num(g['profile_share'], '.1%')} "
+                     f"| {_num(g['rollout_share'], '.1%')} | {_num(g['train_share'], '.1%')} "
+                     f"| {_num(g['headroom'], '.2f')}x "
+                     f"| {interval_text(e.get('at_equal_steps'))} | {phase_text} |")
     return lines
 
 

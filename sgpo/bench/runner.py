@@ -29,7 +29,9 @@ from sgpo.io import atomic_write_json
 
 SCHEMA = 1
 WORK_DIR = sgpo.ROOT_DIR / "outputs" / "bench"  # the jobs' full run folders (not committed)
-HISTORY_KEYS = ("compute/total_flops", "train/steps", "eval/checkpoint_flops")
+# kept from each evaluation: where it lies, and the ledger so far (the report's per-phase wasted shares)
+HISTORY_KEYS = ("compute/total_flops", "train/steps", "eval/checkpoint_flops", "compute/profile_flops",
+                "compute/rollout_flops", "compute/train_flops", "compute/wasted_flops")
 
 
 def resolved_config(overrides: Sequence[str]) -> dict[str, Any]:
