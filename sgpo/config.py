@@ -108,6 +108,7 @@ class SelectionSection(Section):
     commit_threshold: float = rule("a float in [0, 1]", lambda v: 0 <= v <= 1)
     half_life_steps: float | None = rule("null (no decay) or a float > 0", lambda v: v is None or v > 0)
     max_prior_strength: float = rule("a float > 0", lambda v: v > 0)
+    refit_prior: bool = rule("true or false")
     query_lengths: bool = rule("true or false")
     max_rollouts_factor: float = rule("a float >= 1", lambda v: v >= 1)
     pool_factor: float = rule("a float > 0", lambda v: v > 0)

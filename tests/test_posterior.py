@@ -12,6 +12,7 @@ from sgpo.data.posterior import (
     advantage_mass,
     beta_binomial_pmf,
     fit_beta_prior,
+    fit_beta_prior_counts,
     prob_all_fail,
     prob_mixed,
 )
@@ -92,3 +93,45 @@ def test_posterior_state_round_trips_and_refuses_another_size():
     assert other.a == pytest.approx(post.a) and other.b == pytest.approx(post.b) and other.alpha0 == post.alpha0
     with pytest.raises(ValueError, match="for 4 queries; this run has 2"):
         BetaPosterior(np.array([0, 1]), 3, half_life_steps=None).load_state_dict(post.state_dict())
+
+
+def test_prior_fit_from_unequal_counts_by_hand():
+    # rates 0, 1, 1/4, 3/4: m = 1/2; s (s - 1) / (n (n - 1)) = 0, 1, 0, 1/2: E[p^2] = 3/8, v = 1/8,
+    # rho = v / (m (1 - m)) = 1/2, strength 1
+    s, n = np.array([0, 2, 1, 3]), np.array([2, 2, 4, 4])
+    assert fit_beta_prior_counts(s, n) == pytest.approx((0.5, 0.5))
+    # a query with one rollout says nothing about the spread: left out
+    assert fit_beta_prior_counts(np.append(s, 1), np.append(n, 1)) == pytest.approx((0.5, 0.5))
+    # equal counts: the profile's fit exactly
+    rng = np.random.default_rng(0)
+    k8 = rng.binomial(8, rng.beta(0.4, 0.6, 500))
+    assert fit_beta_prior_counts(k8, np.full(500, 8)) == pytest.approx(fit_beta_prior(k8, 8))
+    with pytest.raises(ValueError, match="no query has 2 or more rollouts"):
+        fit_beta_prior_counts(np.array([1, 0]), np.array([1, 1]))
+
+
+def test_refit_prior_moves_the_evidence_onto_the_refitted_prior():
+    # no profile: Beta(1, 1). Evidence 0/2 on 12 queries, 2/2 on 4, 1/2 on 8 (24 of 30): m = 1/3,
+    # E[p^2] = 4/24, v = 1/6 - 1/9 = 1/18, rho = (1/18) / (2/9) = 1/4, strength 3: Beta(1, 2)
+    post = BetaPosterior(np.zeros(30), 0, half_life_steps=None, refit_prior=True)
+    for q, succ in enumerate([0] * 12 + [2] * 4 + [1] * 8):
+        post.update(q, float(succ), 2.0)
+    post.end_step()
+    assert (post.alpha0, post.beta0) == pytest.approx((1.0, 2.0))
+    assert (post.a[0], post.b[0]) == pytest.approx((1.0, 4.0))  # 0/2 on Beta(1, 2)
+    assert (post.a[12], post.b[12]) == pytest.approx((3.0, 2.0))  # 2/2
+    assert (post.a[29], post.b[29]) == pytest.approx((1.0, 2.0))  # no evidence: the prior itself
+    assert post.refit()  # refitting the same evidence again changes nothing
+    assert (post.alpha0, post.beta0) == pytest.approx((1.0, 2.0)) and post.a[12] == pytest.approx(3.0)
+
+
+def test_refit_waits_for_enough_queries_and_is_off_by_default():
+    few = BetaPosterior(np.zeros(30), 0, half_life_steps=None, refit_prior=True)
+    for q in range(15):  # MIN_REFIT_QUERIES - 1 queries with two rollouts
+        few.update(q, float(q % 3 == 0) * 2.0, 2.0)
+    assert not few.refit() and (few.alpha0, few.beta0) == (1.0, 1.0)
+    off = BetaPosterior(np.zeros(30), 0, half_life_steps=None)
+    for q in range(24):
+        off.update(q, 0.0, 2.0)
+    off.end_step()
+    assert (off.alpha0, off.beta0) == (1.0, 1.0) and off.a[0] == 1.0 and off.b[0] == 3.0

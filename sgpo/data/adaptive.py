@@ -1,7 +1,8 @@
 """``AdaptiveSampler``: each step's queries and group sizes chosen from a per-query posterior.
 
 The improved sGPO (``method=sgpo``, the ``selection`` config group). Per step:
-  1. the posterior forgets a little (``BetaPosterior.decay``: drift as the policy learns);
+  1. the posterior forgets a little (``BetaPosterior.decay``: drift as the policy learns), and with
+     ``refit_prior`` its prior is fitted again to the evidence so far (``BetaPosterior.refit``);
   2. candidates come from a walk over every train query, in the cycle's order (``random``, or
      ``easy_to_hard`` by posterior mean at the cycle's start); a query is *believed degenerate*
      when even a group of the largest size would be mixed with probability below
@@ -98,7 +99,7 @@ class AdaptiveSampler:
         """The next global step's (query index, group size) pairs (never empty while queries exist)."""
         s = self.state
         if s.step > 0:
-            self.posterior.decay()
+            self.posterior.end_step()
         rng = np.random.default_rng([self.seed, s.step, 13])
         want = math.ceil(self.pool_factor * self.budget / self.g_max)
         good: list[int] = []

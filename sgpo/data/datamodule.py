@@ -106,7 +106,8 @@ class ProfiledDataModule(pl.LightningDataModule):
             c = self.selection_cfg
             rule = dict(c["rule"])
             posterior = BetaPosterior(self.successes, self.k, half_life_steps=c["half_life_steps"],
-                                      max_prior_strength=float(c["max_prior_strength"]))
+                                      max_prior_strength=float(c["max_prior_strength"]),
+                                      refit_prior=bool(c["refit_prior"]))
             self.sampler = AdaptiveSampler(
                 posterior, self.costs, rule.pop("name"),
                 {**rule, "screen": int(c["screen"]), "commit_threshold": float(c["commit_threshold"]),

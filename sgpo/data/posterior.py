@@ -23,6 +23,19 @@ evidence beyond the prior shrinks by lambda = 2 ** (-1 / half_life_steps) for ev
 so an observation made h steps ago weighs 2 ** (-h / half_life_steps), the profile's own samples
 included (after half_life_steps steps they count as k / 2). half_life_steps = None keeps every
 observation at full weight.
+
+Refitted prior (``refit_prior``, optional). The dataset's distribution of p moves as the policy learns,
+and without a profile there is nothing to fit it to at the start. With refit_prior, after every step
+the prior is fitted again, by the same method of moments, to each query's evidence so far
+(s_q = a_q - alpha0 successes in n_q = a_q + b_q - alpha0 - beta0 rollouts, decay included),
+over the queries with n_q >= 2 (fit_beta_prior_counts): with m = mean(s_q / n_q) and the unbiased
+E[p^2] = mean(s_q (s_q - 1) / (n_q (n_q - 1))),
+
+    v = E[p^2] - m^2,   rho = v / (m (1 - m))
+
+clipped and turned into (alpha0, beta0) as above (for equal n_q = k this is the profile's fit
+exactly); the evidence is kept and moved onto the new prior: a_q = alpha0' + s_q, b_q = beta0' +
+n_q - s_q. Until MIN_REFIT_QUERIES queries hold two rollouts or more the prior stays.
 """
 
 from __future__ import annotations
@@ -35,6 +48,9 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 
+MIN_REFIT_QUERIES = 16  # queries with >= 2 rollouts a refitted prior needs (fewer: keep the prior)
+
+
 def fit_beta_prior(successes: np.ndarray, k: int, max_strength: float = 64.0) -> tuple[float, float]:
     """Beta(alpha0, beta0) fitted to ``successes`` [Q] out of ``k`` each (method of moments, above).
 
@@ -43,11 +59,26 @@ def fit_beta_prior(successes: np.ndarray, k: int, max_strength: float = 64.0) ->
     s = np.asarray(successes, dtype=float)
     if k <= 0 or s.size == 0:
         return 1.0, 1.0
-    rates = s / k
-    m = float(np.clip(rates.mean(), 1e-3, 1 - 1e-3))
     if k == 1:  # one sample per query says nothing about the spread: a flat-ish prior at the mean
+        m = float(np.clip(s.mean(), 1e-3, 1 - 1e-3))
         return 2.0 * m, 2.0 * (1.0 - m)
-    rho = (k * float(rates.var()) / (m * (1.0 - m)) - 1.0) / (k - 1)
+    return fit_beta_prior_counts(s, np.full(s.size, float(k)), max_strength)
+
+
+def fit_beta_prior_counts(successes: np.ndarray, trials: np.ndarray, max_strength: float = 64.0) -> tuple[float, float]:
+    """Beta(alpha0, beta0) fitted to ``successes`` [Q] in ``trials`` [Q] rollouts (any counts, decayed
+    ones included) by the method of moments in the module docstring; queries with fewer than 2
+    trials are left out. rho is clipped to [1 / (max_strength + 1), 1 - 1e-3] and m to [1e-3, 1 - 1e-3].
+    Raises ValueError when no query has 2 trials (callers keep their prior then).
+    """
+    s, n = np.asarray(successes, dtype=float), np.asarray(trials, dtype=float)
+    use = n >= 2.0 - 1e-9  # evidence moved between priors carries rounding
+    if not use.any():
+        raise ValueError("no query has 2 or more rollouts: nothing to fit a prior to")
+    s, n = s[use], n[use]
+    m = float(np.clip((s / n).mean(), 1e-3, 1 - 1e-3))
+    second = float((s * (s - 1.0) / (n * (n - 1.0))).mean())  # unbiased E[p^2] for binomial counts
+    rho = (second - m * m) / (m * (1.0 - m))
     rho = float(np.clip(rho, 1.0 / (max_strength + 1.0), 1.0 - 1e-3))
     strength = 1.0 / rho - 1.0
     return m * strength, (1.0 - m) * strength
@@ -104,10 +135,11 @@ class BetaPosterior:
     """
 
     def __init__(self, successes: np.ndarray, k: int, *, half_life_steps: float | None,
-                 max_prior_strength: float = 64.0) -> None:
+                 max_prior_strength: float = 64.0, refit_prior: bool = False) -> None:
         s = np.asarray(successes, dtype=float)
         if half_life_steps is not None and half_life_steps <= 0:
             raise ValueError(f"selection.half_life_steps={half_life_steps}: must be > 0 (or null: no decay)")
+        self.max_prior_strength, self.refit_prior = float(max_prior_strength), bool(refit_prior)
         self.alpha0, self.beta0 = fit_beta_prior(s, k, max_prior_strength)
         self.a = self.alpha0 + s
         self.b = self.beta0 + (k - s)
@@ -133,6 +165,23 @@ class BetaPosterior:
         if self.decay_factor < 1.0:
             self.a = self.alpha0 + self.decay_factor * (self.a - self.alpha0)
             self.b = self.beta0 + self.decay_factor * (self.b - self.beta0)
+
+    def end_step(self) -> None:
+        """Between training steps: forget (``decay``), then refit the prior when ``refit_prior``."""
+        self.decay()
+        if self.refit_prior:
+            self.refit()
+
+    def refit(self) -> bool:
+        """Fit the prior again to the evidence so far and move the evidence onto it (module
+        docstring); False (nothing changed) while fewer than MIN_REFIT_QUERIES queries hold 2 rollouts."""
+        s, f = self.a - self.alpha0, self.b - self.beta0
+        n = s + f
+        if int((n >= 2.0 - 1e-9).sum()) < MIN_REFIT_QUERIES:
+            return False
+        self.alpha0, self.beta0 = fit_beta_prior_counts(s, n, self.max_prior_strength)
+        self.a, self.b = self.alpha0 + s, self.beta0 + f
+        return True
 
     def state_dict(self) -> dict[str, Any]:
         return {"alpha0": self.alpha0, "beta0": self.beta0, "a": self.a.tolist(), "b": self.b.tolist(),
