@@ -82,6 +82,20 @@ def test_bench_runs_resumes_and_reports(tmp_path):
     assert mix["methods"]["sgpo_paper"]["ledger"]["profile_share"] > 0
     text = (tmp_path / "BENCHMARKS.md").read_text()
     assert "Where the FLOPs went" in text
+
+    # another suite with one of these jobs (same mix, method, seed, config) copies it instead of running it
+    other = tmp_path / "again.yaml"
+    other.write_text(SUITE.replace("name: e2e", "name: again").replace("[grpo, grpo_skip, sgpo_paper]", "[grpo]")
+                     .replace("aa_seeds: [11]", "aa_seeds: []"))
+    again = ["-m", "sgpo.bench", str(other), "--runs-dir", str(runs), "--work-dir", str(work), "--root", str(tmp_path)]
+    assert "again: 1 jobs, 0 finished, 1 to copy from other suites" in run_cli(*again, "--dry-run").stdout
+    assert not (runs / "again" / "default" / "grpo-s10.json").exists()  # a dry run copies nothing
+    out = run_cli(*again).stdout
+    assert "again: 1 jobs, 0 finished, 1 copied from other suites (same job, same config), 0 to run" in out
+    assert "[1/" not in out
+    copy = json.loads((runs / "again" / "default" / "grpo-s10.json").read_text())
+    assert copy["reused_from"] == "e2e/default/grpo-s10.json" and copy["suite"] == "again"
+    assert copy["eval_history"] == grpo["eval_history"]
     assert "## A/A check" in text and "## Mix `default`" in text and "(benchmarks/curves_default.png)" in text
     assert (tmp_path / "benchmarks" / "curves_default.png").stat().st_size > 1000
 

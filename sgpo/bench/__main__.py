@@ -7,8 +7,9 @@
 
 A suite is conf/bench/<name>.yaml. Each job is a train.py run (conf/experiment/bench.yaml plus the
 job's method, mix, seed); its compact summary goes to benchmarks/runs/<suite>/<mix>/<method>-s<seed>.json
-as soon as it finishes. A re-run skips every job whose summary holds the same resolved config, reruns
-the others, and rebuilds the report (benchmarks/runs/<suite>/REPORT.md, report.json, plots);
+as soon as it finishes. A re-run skips every job whose summary holds the same resolved config, copies
+those another suite has already run with the same config (``reused_from`` in the copy), reruns the
+others, and rebuilds the report (benchmarks/runs/<suite>/REPORT.md, report.json, plots);
 ``--benchmarks`` also writes BENCHMARKS.md and BENCHMARKS.json at the repository root.
 Give the machine to the benchmark alone: other jobs on the cores change every wall time (not the FLOPs).
 """
@@ -27,7 +28,7 @@ from pathlib import Path
 import sgpo
 from sgpo.bench import analysis, markdown, plots
 from sgpo.bench.pool import DEFAULT_OUT, make_pool
-from sgpo.bench.runner import WORK_DIR, is_current, progress_line, resolved_config, run_job, status
+from sgpo.bench.runner import WORK_DIR, is_current, progress_line, resolved_config, reusable, reuse, run_job, status
 from sgpo.bench.suite import RUNS_DIR, job_overrides, jobs_of, load_suite
 from sgpo.io import atomic_write_json, atomic_write_text
 from sgpo.report.stats import json_safe
@@ -37,11 +38,20 @@ def run_suite(name: str, max_jobs: int | None, dry_run: bool, runs_dir: Path, wo
     """Run the suite's unfinished jobs in order; returns the number that failed."""
     suite = load_suite(name)
     jobs = jobs_of(suite)
-    states = [(job, status(job, resolved_config(job_overrides(job, suite)), runs_dir)) for job in jobs]
-    todo = [job for job, s in states if s != "done"]
+    states = []
+    for job in jobs:
+        config = resolved_config(job_overrides(job, suite))
+        state = status(job, config, runs_dir)
+        src = reusable(job, config, runs_dir) if state != "done" else None
+        if src is not None and not dry_run:
+            reuse(job, src, runs_dir)
+        states.append((job, "reuse" if src is not None else state))
+    todo = [job for job, s in states if s not in ("done", "reuse")]
     stale = sum(s == "stale" for _, s in states)
-    print(f"{suite['name']}: {len(jobs)} jobs, {len(jobs) - len(todo)} finished, {len(todo)} to run"
-          + (f" ({stale} with an older config)" if stale else ""), flush=True)
+    reused = sum(s == "reuse" for _, s in states)
+    print(f"{suite['name']}: {len(jobs)} jobs, {len(jobs) - len(todo) - reused} finished, "
+          + (f"{reused} {'to copy' if dry_run else 'copied'} from other suites (same job, same config), " if reused else "")
+          + f"{len(todo)} to run" + (f" ({stale} with an older config)" if stale else ""), flush=True)
     if dry_run:
         for job, s in states:
             print(f"  {s:5s} {job.label}: python train.py {' '.join(job_overrides(job, suite))}")
