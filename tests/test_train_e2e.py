@@ -14,7 +14,8 @@ from hydra import compose, initialize_config_dir
 FAST = ["profile.max_queries=128", "profile.chunk_queries=64", "eval.max_queries=32", "eval.k=2",
         "data.rollouts_per_step=64", "train.max_steps=3", "eval.every_n_steps=0", "checkpoint.every_n_steps=0"]
 METHODS = ["sgpo", "grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_refresh", "sgpo_filter_only", "sgpo_alloc_only",
-           "sgpo_curriculum_only", "sgpo_no_profile"]  # the other sgpo ablations: test_ablation_presets_switch_one_part
+           "sgpo_curriculum_only", "sgpo_no_profile", "sgpo_online_prior"]
+# (the other sgpo ablations: test_ablation_presets_switch_one_part)
 # each adaptive-sGPO ablation preset and the one setting it switches off (everything else as method=sgpo)
 ABLATIONS = {"sgpo_no_screen": ("selection.screen", 0), "sgpo_fixed_size": ("selection.rule.sizes", [8]),
              "sgpo_no_revisit": ("selection.revisit_prob", 0.0), "sgpo_no_decay": ("selection.half_life_steps", None),

@@ -137,7 +137,8 @@ class AdaptiveSampler:
         self.last_step_info = {"selection/candidates": float(len(good)), "selection/revisits": float(len(revisit)),
                                "selection/believed_degenerate": float(degenerate.sum()),
                                "selection/cycle": float(s.cycle),
-                               "selection/posterior_mean": float(post.mean.mean())}
+                               "selection/posterior_mean": float(post.mean.mean()),
+                               "selection/prior_alpha0": post.alpha0, "selection/prior_beta0": post.beta0}
         return step
 
     def commit(self, query: int, successes: float, screen: int, group: int) -> bool:
