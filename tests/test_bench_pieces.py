@@ -102,7 +102,7 @@ def test_shipped_suites_list_their_jobs():
 
 
 def test_bad_suites_are_refused_by_name(tmp_path):
-    with pytest.raises(ValueError, match="unknown benchmark suite 'nope'.*known: ablations, full, quick, tune"):
+    with pytest.raises(ValueError, match="unknown benchmark suite 'nope'.*known: ablations, dev, full, quick, tune"):
         load_suite("nope")
     suite = tmp_path / "s.yaml"
     suite.write_text("name: s\nmixes: [odd]\nmethods: [grpo]\nbaselines: [grpo]\nseeds: [1]\naa_seeds: []\n"
@@ -252,3 +252,29 @@ def test_ratio_text_shows_never_and_lower_bounds():
     assert ratio_text({"median": 1.5, "ci": [0.9, float("inf")], "never": 0, "lower_bound": None}) == "1.50 [0.90, ∞]"
     assert ratio_text({"median": 0.0, "ci": [0.0, 0.0], "never": 3, "lower_bound": None}) == "never (3 seeds)"
     assert ratio_text({"median": float("inf"), "ci": [1, 2], "never": 0, "lower_bound": 1.4}) == "≥ 1.40"
+
+
+def test_a_val_suite_reports_val_mean_at_k(tmp_path):
+    """A development suite (jobs evaluating val only) is reported on val/mean@k, curves and ratios alike."""
+    from sgpo.bench.__main__ import report_suite
+    from sgpo.bench.runner import job_key, resolved_config
+
+    suite_file = tmp_path / "devsuite.yaml"
+    suite_file.write_text("name: devsuite\nmixes: [default]\nmethods: [grpo, sgpo]\nbaselines: [grpo]\nseeds: [0]\n"
+                          "aa_seeds: []\noverrides: [experiment=bench, \"eval.splits=[val]\"]\n"
+                          "mix_tasks: {default: arithmetic}\n")
+    suite = load_suite(str(suite_file))
+    for method, reached in (("grpo", 1e12), ("sgpo", 5e11)):
+        j = Job("devsuite", "default", method, 0)
+        config = resolved_config(job_overrides(j, suite))
+        summary = job(method, 0, [0, reached, 2e12], [0.4, 0.5, 0.5])
+        summary["eval_history"] = [{"compute/total_flops": h["compute/total_flops"], "val/mean@k": h["test/mean@k"]}
+                                   for h in summary["eval_history"]]
+        summary.update(config=config, digest=job_key(config), suite="devsuite")
+        path = j.summary_path(tmp_path / "runs")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(summary))
+    report = report_suite(str(suite_file), "cmd", False, tmp_path / "runs", root=tmp_path)
+    assert report["metric"] == "val/mean@k"
+    assert report["mixes"]["default"]["methods"]["sgpo"]["ratio_vs"]["grpo"]["f90"]["median"] == pytest.approx(2.0)
+    assert "val/mean@k" in (tmp_path / "runs" / "devsuite" / "REPORT.md").read_text()

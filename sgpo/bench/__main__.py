@@ -4,6 +4,7 @@
     python -m sgpo.bench quick [--benchmarks]  # default mix, 5 methods x 3 seeds
     python -m sgpo.bench full  [--benchmarks]  # 3 mixes x 5 methods x 5 seeds + the A/A seeds
     python -m sgpo.bench tune                  # learning rates on val, seeds 0-1
+    python -m sgpo.bench dev                   # method development: val curves, seeds 0-1
 
 A suite is conf/bench/<name>.yaml. Each job is a train.py run (conf/experiment/bench.yaml plus the
 job's method, mix, seed); its compact summary goes to benchmarks/runs/<suite>/<mix>/<method>-s<seed>.json
@@ -103,7 +104,8 @@ def report_suite(name: str, command: str, benchmarks: bool, runs_dir: Path, root
             lines.append(f"| {m} | " + " | ".join(cells) + f" | {e['best_lr']:g} |")
         text = "\n".join(lines) + "\n"
     else:
-        report = analysis.analyse(summaries, suite)
+        # the metric the jobs evaluated: the first eval split's mean@k (test; val for development suites)
+        report = analysis.analyse(summaries, suite, metric=f"{summaries[0]['config']['eval']['splits'][0]}/mean@k")
         for mix in report["mixes"]:
             jobs = [s for s in summaries if s["mix"] == mix and s["seed"] in suite["seeds"]]
             plots.plot_curves(jobs, report["metric"], folder / f"curves_{mix}.png", f"mix {mix}",
