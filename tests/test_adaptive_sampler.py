@@ -168,16 +168,22 @@ def test_bad_settings_name_their_key():
 
 def test_without_a_profile_the_refitted_prior_learns_the_datasets_spread():
     # 300 queries, a third never solved, a third always, a third half the time; no profile (Beta(1, 1))
+    # (screen, then commit, and the decay as method=sgpo_online_prior runs them)
     truth = np.repeat([0.0, 1.0, 0.5], 100)
-    post = BetaPosterior(np.zeros(300), 0, half_life_steps=None, refit_prior=True)
+    post = BetaPosterior(np.zeros(300), 0, half_life_steps=64.0, refit_prior=True)
     costs = GroupCosts(np.ones(300), np.ones(300), np.full(300, 5.0))
-    sampler = AdaptiveSampler(post, costs, "knapsack", {"sizes": [2, 4, 8], "value": "mixed", "screen": 0,
+    sampler = AdaptiveSampler(post, costs, "knapsack", {"sizes": [2, 4, 8], "value": "mixed", "screen": 2,
                                                           "commit_threshold": 0.5}, 64, seed=0, pool_factor=3.0,
                               degenerate_below=0.05, revisit_prob=0.05, order="random")
     rng = np.random.default_rng(0)
     for _ in range(30):
         for q, g in sampler.next_step():
-            sampler.observe(q, float(rng.binomial(g, truth[q])), float(g))
+            succ = float(rng.binomial(2, truth[q]))
+            if g > 2 and (succ == 1 or sampler.commit(q, succ, 2, g)):
+                succ, done = succ + float(rng.binomial(g - 2, truth[q])), g
+            else:
+                done = 2
+            sampler.observe(q, succ, float(done))
     info = sampler.last_step_info
     assert (info["selection/prior_alpha0"], info["selection/prior_beta0"]) == (post.alpha0, post.beta0)
     # the U-shaped truth (mean 1/2, var 1/6 of the queries' p: strength 1/2) is far from the flat start

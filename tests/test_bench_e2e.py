@@ -89,6 +89,9 @@ def test_bench_runs_resumes_and_reports(tmp_path):
                      .replace("aa_seeds: [11]", "aa_seeds: []"))
     again = ["-m", "sgpo.bench", str(other), "--runs-dir", str(runs), "--work-dir", str(work), "--root", str(tmp_path)]
     assert "again: 1 jobs, 0 finished, 1 to copy from other suites" in run_cli(*again, "--dry-run").stdout
+    other.write_text(other.read_text().replace("eval.k=2", "eval.k=3"))  # another config: nothing to copy
+    assert "again: 1 jobs, 0 finished, 1 to run" in run_cli(*again, "--dry-run").stdout
+    other.write_text(other.read_text().replace("eval.k=3", "eval.k=2"))
     assert not (runs / "again" / "default" / "grpo-s10.json").exists()  # a dry run copies nothing
     out = run_cli(*again).stdout
     assert "again: 1 jobs, 0 finished, 1 copied from other suites (same job, same config), 0 to run" in out

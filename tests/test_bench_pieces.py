@@ -213,10 +213,12 @@ def test_ledger_shares_steps_and_headroom_by_hand():
 
 
 def test_wasted_share_by_budget_third():
-    # thirds of a 300 budget end at 100 and 200: the evaluations at or below them are at 90 and 180
+    # thirds of a 300-FLOP run end at 100 and 200, between evaluations (90, 180, 300): the cumulative
+    # ledger there, linear in total FLOPs: wasted 45 + 9/9 = 46 at 100 and 54 + 12/6 = 56 at 200, of
+    # 100 rollout + train FLOPs per third
     j = ledger_job("grpo", 0, 30, [(0, 0, 0, 0, 0.4), (90, 30, 60, 45, 0.5), (180, 60, 120, 54, 0.6),
                                    (300, 100, 200, 66, 0.7)])
-    assert analysis.phase_wasted_shares(j) == pytest.approx([45 / 90, 9 / 90, 12 / 120])
+    assert analysis.phase_wasted_shares(j) == pytest.approx([0.46, 0.10, 0.10])
     old = dict(j, eval_history=[{k: v for k, v in h.items() if k != "compute/wasted_flops"} for h in j["eval_history"]])
     assert analysis.phase_wasted_shares(old) is None  # summaries from before the history held the ledger
 
@@ -228,12 +230,12 @@ def test_metric_at_equal_steps_is_interpolated_in_steps():
     assert analysis.acc_at_steps(fast, 10) == pytest.approx(0.4 + 0.4 * 10 / 40)
     assert np.isnan(analysis.acc_at_steps(slow, 11))  # past its last evaluation
     out = analysis.analyse_mix([slow, fast], ["grpo", "sgpo"], ["grpo"], n_boot=20)
-    assert out["equal_steps"] == 10
+    assert out["equal_steps"] == 10 and out["methods"]["sgpo"]["at_equal_steps"]["n"] == 1
     assert out["methods"]["sgpo"]["at_equal_steps"]["median"] == pytest.approx(0.5)
     assert out["methods"]["grpo"]["at_equal_steps"]["median"] == pytest.approx(0.6)
     assert out["methods"]["grpo"]["ledger"]["phase_wasted_share"] == pytest.approx([0.0, 0.0, 0.0])
     text = "\n".join(mix_section("default", out, "test/mean@k", ["grpo"]))
-    assert "| sgpo | 40 | 1.00e+00 | 1.50e+00 | 0.0% | 40.0% | 60.0% | 1.00x | 0.500 [0.500, 0.500] | n/a |" in text
+    assert "| sgpo | 40 | 1.00e+00 | 1.50e+00 | 0.0% | 40.0% | 60.0% | 1.00x | 0.500 [0.500, 0.500] | 0% / 0% / 0% |" in text
 
 
 def test_tuning_picks_the_best_median_final_val_metric():
@@ -278,3 +280,17 @@ def test_a_val_suite_reports_val_mean_at_k(tmp_path):
     assert report["metric"] == "val/mean@k"
     assert report["mixes"]["default"]["methods"]["sgpo"]["ratio_vs"]["grpo"]["f90"]["median"] == pytest.approx(2.0)
     assert "val/mean@k" in (tmp_path / "runs" / "devsuite" / "REPORT.md").read_text()
+
+
+def test_a_key_added_at_its_neutral_value_keeps_finished_jobs_current():
+    """selection.refit_prior came after the sgpo summaries were made: false (the old behaviour) leaves
+    them current; true makes them stale. Other keys still count."""
+    from sgpo.bench.runner import job_key
+
+    old = {"selection": {"screen": 2}, "optim": {"lr": 1e-4}, "tuned_lr": {"sgpo": 2e-4}}
+    now = {"selection": {"screen": 2, "refit_prior": False}, "optim": {"lr": 1e-4}, "tuned_lr": {"sgpo": 1e-4}}
+    assert job_key(now) == job_key(old)
+    assert now["selection"]["refit_prior"] is False  # the key is left out of a copy, not of the config
+    assert job_key({**now, "selection": {"screen": 2, "refit_prior": True}}) != job_key(old)
+    assert job_key({**now, "selection": {"screen": 4, "refit_prior": False}}) != job_key(old)
+    assert job_key({"selection": None, "optim": {"lr": 1e-4}}) == job_key({"selection": None, "optim": {"lr": 1e-4}})

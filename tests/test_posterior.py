@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 
 from sgpo.data.posterior import (
+    MIN_REFIT_STRENGTH,
     BetaPosterior,
     advantage_mass,
+    beta_binomial_loglik,
     beta_binomial_pmf,
     fit_beta_prior,
-    fit_beta_prior_counts,
+    fit_beta_prior_ml,
     prob_all_fail,
     prob_mixed,
 )
@@ -95,34 +97,59 @@ def test_posterior_state_round_trips_and_refuses_another_size():
         BetaPosterior(np.array([0, 1]), 3, half_life_steps=None).load_state_dict(post.state_dict())
 
 
-def test_prior_fit_from_unequal_counts_by_hand():
-    # rates 0, 1, 1/4, 3/4: m = 1/2; s (s - 1) / (n (n - 1)) = 0, 1, 0, 1/2: E[p^2] = 3/8, v = 1/8,
-    # rho = v / (m (1 - m)) = 1/2, strength 1
-    s, n = np.array([0, 2, 1, 3]), np.array([2, 2, 4, 4])
-    assert fit_beta_prior_counts(s, n) == pytest.approx((0.5, 0.5))
-    # a query with one rollout says nothing about the spread: left out
-    assert fit_beta_prior_counts(np.append(s, 1), np.append(n, 1)) == pytest.approx((0.5, 0.5))
-    # equal counts: the profile's fit exactly
+def screened_counts(p: np.ndarray, group: int, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Screen 2 rollouts per query; finish the group of ``group`` only when the screen is mixed."""
+    s2 = rng.binomial(2, p)
+    mixed = s2 == 1
+    s = s2 + np.where(mixed, rng.binomial(group - 2, p), 0)
+    return s.astype(float), np.where(mixed, group, 2).astype(float)
+
+
+def test_ml_prior_recovers_the_spread_where_stopping_biases_the_moments():
     rng = np.random.default_rng(0)
-    k8 = rng.binomial(8, rng.beta(0.4, 0.6, 500))
-    assert fit_beta_prior_counts(k8, np.full(500, 8)) == pytest.approx(fit_beta_prior(k8, 8))
-    with pytest.raises(ValueError, match="no query has 2 or more rollouts"):
-        fit_beta_prior_counts(np.array([1, 0]), np.array([1, 1]))
+    # every query at p = 0.2: no spread at all (strength at its cap); the moment fit of these counts is
+    # fooled by the stopping rule into a strong spread (strength about 2)
+    s, n = screened_counts(np.full(4000, 0.2), 4, rng)
+    a0, b0 = fit_beta_prior_ml(s, n, max_strength=64.0)
+    assert a0 + b0 > 32 and a0 / (a0 + b0) == pytest.approx(0.2, abs=0.02)
+    m = (s / n).mean()
+    moment_rho = ((s * (s - 1) / (n * (n - 1))).mean() - m * m) / (m * (1 - m))
+    assert 1 / moment_rho - 1 < 4  # what the likelihood avoids
+    # p ~ Beta(2, 6) under the same stopping rule: strength 8 and mean 1/4 come back
+    s, n = screened_counts(rng.beta(2.0, 6.0, 20000), 8, rng)
+    a0, b0 = fit_beta_prior_ml(s, n)
+    assert a0 + b0 == pytest.approx(8.0, rel=0.25) and a0 / (a0 + b0) == pytest.approx(0.25, abs=0.02)
+
+
+def test_ml_prior_is_a_maximum_within_its_bounds():
+    rng = np.random.default_rng(1)
+    k = rng.binomial(8, rng.beta(0.4, 0.6, 3000)).astype(float)
+    a0, b0 = fit_beta_prior_ml(k, np.full(k.size, 8.0), init=(3.0, 5.0))
+    best = beta_binomial_loglik(a0, b0, k, np.full(k.size, 8.0))
+    for da, db in ((0.02, 0), (-0.02, 0), (0, 0.02), (0, -0.02)):
+        assert beta_binomial_loglik(a0 + da, b0 + db, k, np.full(k.size, 8.0)) < best
+    assert (a0, b0) == pytest.approx((0.4, 0.6), rel=0.15)
+    # only never- and always-solved queries: the weakest strength allowed; an empty fit refuses
+    k = np.array([0.0, 8.0] * 50)
+    assert sum(fit_beta_prior_ml(k, np.full(100, 8.0))) == pytest.approx(MIN_REFIT_STRENGTH, rel=1e-3)
+    with pytest.raises(ValueError, match="no query has a rollout"):
+        fit_beta_prior_ml(np.zeros(3), np.zeros(3))
 
 
 def test_refit_prior_moves_the_evidence_onto_the_refitted_prior():
-    # no profile: Beta(1, 1). Evidence 0/2 on 12 queries, 2/2 on 4, 1/2 on 8 (24 of 30): m = 1/3,
-    # E[p^2] = 4/24, v = 1/6 - 1/9 = 1/18, rho = (1/18) / (2/9) = 1/4, strength 3: Beta(1, 2)
     post = BetaPosterior(np.zeros(30), 0, half_life_steps=None, refit_prior=True)
-    for q, succ in enumerate([0] * 12 + [2] * 4 + [1] * 8):
+    outcomes = [0] * 12 + [2] * 4 + [1] * 8  # 24 of 30 queries observed, 2 rollouts each
+    for q, succ in enumerate(outcomes):
         post.update(q, float(succ), 2.0)
     post.end_step()
-    assert (post.alpha0, post.beta0) == pytest.approx((1.0, 2.0))
-    assert (post.a[0], post.b[0]) == pytest.approx((1.0, 4.0))  # 0/2 on Beta(1, 2)
-    assert (post.a[12], post.b[12]) == pytest.approx((3.0, 2.0))  # 2/2
-    assert (post.a[29], post.b[29]) == pytest.approx((1.0, 2.0))  # no evidence: the prior itself
-    assert post.refit()  # refitting the same evidence again changes nothing
-    assert (post.alpha0, post.beta0) == pytest.approx((1.0, 2.0)) and post.a[12] == pytest.approx(3.0)
+    s = np.array(outcomes + [0] * 6, float)
+    n = np.array([2.0] * 24 + [0.0] * 6)
+    assert (post.alpha0, post.beta0) == pytest.approx(fit_beta_prior_ml(s, n), rel=1e-4)
+    assert (post.alpha0, post.beta0) != pytest.approx((1.0, 1.0), rel=1e-2)
+    assert post.a - post.alpha0 == pytest.approx(s) and post.b - post.beta0 == pytest.approx(n - s)
+    before = (post.alpha0, post.beta0)
+    assert post.refit()  # the same evidence again: the same prior
+    assert (post.alpha0, post.beta0) == pytest.approx(before, rel=1e-4)
 
 
 def test_refit_waits_for_enough_queries_and_is_off_by_default():

@@ -54,6 +54,14 @@ def test_every_method_preset_trains_end_to_end(tmp_path, method):
     assert changed, "training must change the policy's parameters"
     csv = (tmp_path / "run" / "csv" / "metrics.csv").read_text()
     assert "train/reward_mean" in csv and "compute/total_flops" in csv
+    if method == "sgpo_online_prior":  # no profile: the prior starts flat and is refitted from the rollouts
+        import csv as csv_module
+
+        rows = [r for r in csv_module.DictReader((tmp_path / "run" / "csv" / "metrics.csv").open())
+                if r.get("selection/prior_alpha0")]
+        prior = [(float(r["selection/prior_alpha0"]), float(r["selection/prior_beta0"])) for r in rows]
+        assert c["compute/profile_flops"] == 0 and prior[0] == (1.0, 1.0)
+        assert prior[-1] != pytest.approx((1.0, 1.0), rel=1e-3), prior
     if method == "dapo":  # dynamic sampling: every group trained on has mixed rewards, refilled as needed
         import csv as csv_module
 

@@ -91,28 +91,23 @@ def ledger_of(summary: dict[str, Any]) -> dict[str, float]:
 
 
 def phase_wasted_shares(summary: dict[str, Any], edges: Sequence[float] = PHASES) -> list[float] | None:
-    """[P] wasted / (rollout + train) FLOPs spent between consecutive budget fractions ``edges`` (each
-    edge taken at the last evaluation at or below it; the last edge is the run's end); None when the
-    evaluation history does not hold the ledger (summaries written before it did) or a phase had
-    no evaluation inside it."""
+    """[P] wasted / (rollout + train) FLOPs spent between consecutive fractions ``edges`` of the run's
+    total FLOPs: the cumulative ledger, known at each evaluation and at the end, is interpolated
+    linearly in total FLOPs at each edge. None when the evaluation history does not hold the ledger
+    (summaries written before it did) or a phase spent nothing on rollouts or training."""
     hist = [h for h in summary["eval_history"] if "compute/wasted_flops" in h]
     if not hist:
         return None
-    final = summary["final"]
-    budget = float(final["compute/total_flops"])
-    marks = []
-    for e in edges[:-1]:
-        before = [h for h in hist if float(h["compute/total_flops"]) <= e * budget * (1 + 1e-9)]
-        marks.append(before[-1] if before else {k: 0.0 for k in ("compute/wasted_flops", "compute/rollout_flops",
-                                                                   "compute/train_flops")})
-    marks.append(final)
-    out = []
-    for a, b in zip(marks[:-1], marks[1:]):
-        spent = sum(float(b[f"compute/{k}_flops"]) - float(a[f"compute/{k}_flops"]) for k in ("rollout", "train"))
-        if spent <= 0:
-            return None
-        out.append((float(b["compute/wasted_flops"]) - float(a["compute/wasted_flops"])) / spent)
-    return out
+    keys = ("compute/wasted_flops", "compute/rollout_flops", "compute/train_flops")
+    points = sorted({float(h["compute/total_flops"]): h for h in [*hist, summary["final"]]}.items())
+    totals = np.array([0.0] + [t for t, _ in points])
+    cum = {k: np.array([0.0] + [float(h[k]) for _, h in points]) for k in keys}
+    at = np.asarray(edges, dtype=float) * totals[-1]
+    marks = {k: np.interp(at, totals, v) for k, v in cum.items()}
+    spent = np.diff(marks["compute/rollout_flops"]) + np.diff(marks["compute/train_flops"])
+    if (spent <= 0).any():
+        return None
+    return (np.diff(marks["compute/wasted_flops"]) / spent).tolist()
 
 
 def acc_at_steps(summary: dict[str, Any], steps: float, metric: str = METRIC) -> float:
@@ -153,7 +148,8 @@ def analyse_mix(jobs: list[dict[str, Any]], methods: Sequence[str], baselines: S
     equal = min(float(f[-1]) for cs in curves.values() for f, _ in cs)
     lo = max(float(f[f > 0][0]) for cs in curves.values() for f, _ in cs)
     out["equal_compute_flops"] = equal
-    equal_steps = min(float(j["final"].get("train/steps") or 0.0) for j in jobs)
+    stepped = [float(j["final"]["train/steps"]) for j in jobs if j["final"].get("train/steps")]
+    equal_steps = min(stepped) if stepped else None
     out["equal_steps"] = equal_steps
     per: dict[str, dict[str, Any]] = {}
     for m, cs in curves.items():
@@ -179,7 +175,8 @@ def analyse_mix(jobs: list[dict[str, Any]], methods: Sequence[str], baselines: S
             "profile_share": _med([j["final"]["compute/profile_flops"] / j["final"]["compute/total_flops"] for j in js]),
             "wall_s": _med([j["wall_s"] for j in js]),
             "ledger": _ledger_medians(js),
-            "at_equal_steps": stats.bootstrap_median([acc_at_steps(j, equal_steps, metric) for j in js], n_boot=n_boot),
+            "at_equal_steps": _finite_median([acc_at_steps(j, equal_steps, metric) for j in js] if equal_steps else [],
+                                             n_boot),
             "ratio_vs": {},
         }
         if m != "grpo" and "grpo" in per:
@@ -196,6 +193,12 @@ def analyse_mix(jobs: list[dict[str, Any]], methods: Sequence[str], baselines: S
                 entry["ratio_vs"]["best_baseline"][f] = dict(_ratio_entry(per[name], p, f, n_boot), baseline=name)
         out["methods"][m] = entry
     return out
+
+
+def _finite_median(values: list[float], n_boot: int) -> dict[str, Any] | None:
+    """bootstrap_median of the finite values, with their count ``n``; None when none is finite."""
+    vals = [v for v in values if np.isfinite(v)]
+    return dict(stats.bootstrap_median(vals, n_boot=n_boot), n=len(vals)) if vals else None
 
 
 def _ledger_medians(js: list[dict[str, Any]]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ them as they come and the report can be rebuilt, and the run continued, from the
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -50,11 +51,24 @@ def resolved_config(overrides: Sequence[str]) -> dict[str, Any]:
     return json.loads(json.dumps(out).replace(str(sgpo.ROOT_DIR), "<repo>"))
 
 
+# Config keys added after summaries were made, with the value that keeps the old behaviour: at that
+# value a key is left out of the job key, so adding it leaves the finished jobs current.
+NEUTRAL_KEYS: dict[tuple[str, ...], Any] = {("selection", "refit_prior"): False}
+
+
 def job_key(config: dict[str, Any]) -> str:
     """What decides whether a summary is still valid: the config without ``tuned_lr`` (the table of
     every method's rate; the job's own rate is in ``optim.lr``), so filling the table after tuning
-    leaves finished jobs whose rate it does not change alone."""
-    return digest({k: v for k, v in config.items() if k != "tuned_lr"})
+    leaves finished jobs whose rate it does not change alone, and without NEUTRAL_KEYS at their
+    neutral values."""
+    cfg = copy.deepcopy({k: v for k, v in config.items() if k != "tuned_lr"})
+    for path, value in NEUTRAL_KEYS.items():
+        node = cfg
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and path[-1] in node and node[path[-1]] == value:
+            del node[path[-1]]
+    return digest(cfg)
 
 
 def digest(config: dict[str, Any]) -> str:

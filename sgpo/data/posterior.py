@@ -26,29 +26,37 @@ observation at full weight.
 
 Refitted prior (``refit_prior``, optional). The dataset's distribution of p moves as the policy learns,
 and without a profile there is nothing to fit it to at the start. With refit_prior, after every step
-the prior is fitted again, by the same method of moments, to each query's evidence so far
-(s_q = a_q - alpha0 successes in n_q = a_q + b_q - alpha0 - beta0 rollouts, decay included),
-over the queries with n_q >= 2 (fit_beta_prior_counts): with m = mean(s_q / n_q) and the unbiased
-E[p^2] = mean(s_q (s_q - 1) / (n_q (n_q - 1))),
+(after the decay) the prior is fitted again to each query's evidence so far, s_q = a_q - alpha0
+successes in n_q = a_q + b_q - alpha0 - beta0 rollouts (decayed, so fractional), by maximizing the
+beta-binomial marginal likelihood (fit_beta_prior_ml)
 
-    v = E[p^2] - m^2,   rho = v / (m (1 - m))
+    L(alpha0, beta0) = sum_q [ln B(alpha0 + s_q, beta0 + n_q - s_q) - ln B(alpha0, beta0)].
 
-clipped and turned into (alpha0, beta0) as above (for equal n_q = k this is the profile's fit
-exactly); the evidence is kept and moved onto the new prior: a_q = alpha0' + s_q, b_q = beta0' +
-n_q - s_q. Until MIN_REFIT_QUERIES queries hold two rollouts or more the prior stays.
+Not the moments: how many rollouts a query got depends on its earlier outcomes here (a degenerate
+screen stops the group; the posterior picks the queries), which biases a moment fit, while the
+likelihood depends on the data only through the observed counts. Strength alpha0 + beta0 is kept
+within [MIN_REFIT_STRENGTH, max_prior_strength]. The evidence is kept and moved onto the new prior:
+a_q = alpha0' + s_q, b_q = beta0' + n_q - s_q. Until MIN_REFIT_QUERIES queries hold evidence the
+prior stays.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import numpy as np
+from scipy.optimize import minimize
+from scipy.special import betaln
 
 log = logging.getLogger(__name__)
 
 
-MIN_REFIT_QUERIES = 16  # queries with >= 2 rollouts a refitted prior needs (fewer: keep the prior)
+MIN_REFIT_QUERIES = 16  # queries with evidence a refitted prior needs (fewer: keep the prior)
+# A refitted prior weaker than this would make every query not yet seen look degenerate (P(mixed)
+# ~ strength): the walk would then pass them over and reach them only through revisits.
+MIN_REFIT_STRENGTH = 0.5
 
 
 def fit_beta_prior(successes: np.ndarray, k: int, max_strength: float = 64.0) -> tuple[float, float]:
@@ -59,29 +67,48 @@ def fit_beta_prior(successes: np.ndarray, k: int, max_strength: float = 64.0) ->
     s = np.asarray(successes, dtype=float)
     if k <= 0 or s.size == 0:
         return 1.0, 1.0
+    rates = s / k
+    m = float(np.clip(rates.mean(), 1e-3, 1 - 1e-3))
     if k == 1:  # one sample per query says nothing about the spread: a flat-ish prior at the mean
-        m = float(np.clip(s.mean(), 1e-3, 1 - 1e-3))
         return 2.0 * m, 2.0 * (1.0 - m)
-    return fit_beta_prior_counts(s, np.full(s.size, float(k)), max_strength)
-
-
-def fit_beta_prior_counts(successes: np.ndarray, trials: np.ndarray, max_strength: float = 64.0) -> tuple[float, float]:
-    """Beta(alpha0, beta0) fitted to ``successes`` [Q] in ``trials`` [Q] rollouts (any counts, decayed
-    ones included) by the method of moments in the module docstring; queries with fewer than 2
-    trials are left out. rho is clipped to [1 / (max_strength + 1), 1 - 1e-3] and m to [1e-3, 1 - 1e-3].
-    Raises ValueError when no query has 2 trials (callers keep their prior then).
-    """
-    s, n = np.asarray(successes, dtype=float), np.asarray(trials, dtype=float)
-    use = n >= 2.0 - 1e-9  # evidence moved between priors carries rounding
-    if not use.any():
-        raise ValueError("no query has 2 or more rollouts: nothing to fit a prior to")
-    s, n = s[use], n[use]
-    m = float(np.clip((s / n).mean(), 1e-3, 1 - 1e-3))
-    second = float((s * (s - 1.0) / (n * (n - 1.0))).mean())  # unbiased E[p^2] for binomial counts
-    rho = (second - m * m) / (m * (1.0 - m))
+    rho = (k * float(rates.var()) / (m * (1.0 - m)) - 1.0) / (k - 1)
     rho = float(np.clip(rho, 1.0 / (max_strength + 1.0), 1.0 - 1e-3))
     strength = 1.0 / rho - 1.0
     return m * strength, (1.0 - m) * strength
+
+
+def beta_binomial_loglik(alpha0: float, beta0: float, successes: np.ndarray, trials: np.ndarray) -> float:
+    """sum_q [ln B(alpha0 + s_q, beta0 + n_q - s_q) - ln B(alpha0, beta0)] over s [Q], n [Q] (fractional
+    counts allowed; the binomial coefficients, free of the prior, are left out)."""
+    s, n = np.asarray(successes, dtype=float), np.asarray(trials, dtype=float)
+    return float(np.sum(betaln(alpha0 + s, beta0 + n - s) - betaln(alpha0, beta0)))
+
+
+def fit_beta_prior_ml(successes: np.ndarray, trials: np.ndarray, *, init: tuple[float, float] = (1.0, 1.0),
+                      min_strength: float = MIN_REFIT_STRENGTH, max_strength: float = 64.0) -> tuple[float, float]:
+    """Beta(alpha0, beta0) of most beta-binomial marginal likelihood (beta_binomial_loglik) for
+    ``successes`` [Q] in ``trials`` [Q], over m = alpha0 / (alpha0 + beta0) in [1e-3, 1 - 1e-3] and
+    strength alpha0 + beta0 in [min_strength, max_strength]: L-BFGS-B on (logit m, ln strength) from
+    ``init``. Queries without trials add nothing. Raises ValueError when no query has any.
+    """
+    s, n = np.asarray(successes, dtype=float), np.asarray(trials, dtype=float)
+    use = n > 0
+    if not use.any():
+        raise ValueError("no query has a rollout: nothing to fit a prior to")
+    s, n = s[use], n[use]
+    lo, hi = math.log(min(min_strength, max_strength)), math.log(max_strength)
+    m_lo, m_hi = math.log(1e-3 / (1 - 1e-3)), math.log((1 - 1e-3) / 1e-3)
+
+    def unpack(x: np.ndarray) -> tuple[float, float]:
+        m, strength = 1.0 / (1.0 + math.exp(-x[0])), math.exp(x[1])
+        return m * strength, (1.0 - m) * strength
+
+    a0, b0 = init
+    m0 = min(max(a0 / (a0 + b0), 1e-3), 1 - 1e-3)
+    x0 = np.array([math.log(m0 / (1 - m0)), min(max(math.log(a0 + b0), lo), hi)])
+    res = minimize(lambda x: -beta_binomial_loglik(*unpack(x), s, n), x0, method="L-BFGS-B",
+                   bounds=[(m_lo, m_hi), (lo, hi)])
+    return unpack(res.x)
 
 
 def beta_binomial_pmf(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
@@ -173,19 +200,22 @@ class BetaPosterior:
             self.refit()
 
     def refit(self) -> bool:
-        """Fit the prior again to the evidence so far and move the evidence onto it (module
-        docstring); False (nothing changed) while fewer than MIN_REFIT_QUERIES queries hold 2 rollouts."""
+        """Fit the prior again to the evidence so far (fit_beta_prior_ml, from the current prior) and
+        move the evidence onto it (module docstring); False (nothing changed) while fewer than
+        MIN_REFIT_QUERIES queries hold evidence."""
         s, f = self.a - self.alpha0, self.b - self.beta0
         n = s + f
-        if int((n >= 2.0 - 1e-9).sum()) < MIN_REFIT_QUERIES:
+        if int((n > 0).sum()) < MIN_REFIT_QUERIES:
             return False
-        self.alpha0, self.beta0 = fit_beta_prior_counts(s, n, self.max_prior_strength)
+        self.alpha0, self.beta0 = fit_beta_prior_ml(s, n, init=(self.alpha0, self.beta0),
+                                                    max_strength=self.max_prior_strength)
         self.a, self.b = self.alpha0 + s, self.beta0 + f
         return True
 
     def state_dict(self) -> dict[str, Any]:
         return {"alpha0": self.alpha0, "beta0": self.beta0, "a": self.a.tolist(), "b": self.b.tolist(),
-                "decay_factor": self.decay_factor}
+                "decay_factor": self.decay_factor, "refit_prior": self.refit_prior,
+                "max_prior_strength": self.max_prior_strength}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         a, b = np.asarray(state["a"], dtype=float), np.asarray(state["b"], dtype=float)
@@ -195,4 +225,7 @@ class BetaPosterior:
         if abs(saved - self.decay_factor) > 1e-12:  # a resumed run follows its own config; say so
             log.warning("resuming a posterior saved with decay factor %.6f per step under %.6f "
                         "(selection.half_life_steps changed)", saved, self.decay_factor)
+        for key, now in (("refit_prior", self.refit_prior), ("max_prior_strength", self.max_prior_strength)):
+            if key in state and state[key] != now:  # checkpoints from before these were saved: nothing to compare
+                log.warning("resuming a posterior saved with selection.%s=%s under %s", key, state[key], now)
         self.alpha0, self.beta0, self.a, self.b = float(state["alpha0"]), float(state["beta0"]), a, b
