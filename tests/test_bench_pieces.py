@@ -178,6 +178,12 @@ def test_aa_check_of_identical_seed_groups_is_one():
     b = [dict(j, seed=j["seed"] + 10) for j in a]
     out = analysis.analyse_aa(a, b, n_boot=200)
     assert out["f90"]["median"] == pytest.approx(1.0) and out["ok"] and out["seeds_b"] == [10, 11, 12]
+    assert out["mean_curve"]["f90"]["median"] == pytest.approx(1.0) and out["mean_curve"]["ok"]
+    # B 10x slower: within the budget both groups reached (A's), B's mean curve never gets to f90
+    slow = [dict(j, eval_history=[dict(h, **{"compute/total_flops": h["compute/total_flops"] * 10})
+                                  for h in j["eval_history"]]) for j in b]
+    out = analysis.analyse_aa(a, slow, n_boot=200)
+    assert out["mean_curve"]["f90"]["median"] == 0.0 and not out["mean_curve"]["ok"]
 
 
 def test_best_baseline_is_the_cheaper_one_at_each_fraction():

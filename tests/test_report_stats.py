@@ -194,3 +194,30 @@ def test_json_safe_writes_inf_and_nan_as_null():
                                 allow_nan=False))
     assert out["f90"]["median"] is None and out["f90"]["ci"][1] is None and out["f90"]["lower_bound"] == 3.0
     assert out["t"] == [None, 1.5, None] and out["n"] == 3
+
+
+def test_curves_on_a_grid_hold_the_first_value_before_the_first_evaluation():
+    from sgpo.report import stats
+
+    grid = [5e10, 1e11, 10**11.5, 1e12, 2e12]
+    v = stats.curves_on_grid([([1e11, 1e12], [0.4, 0.6])], grid)[0]
+    assert v[:4] == pytest.approx([0.4, 0.4, 0.5, 0.6]) and np.isnan(v[4])  # past the end (1% hold): nan
+
+
+def test_mean_curve_crossing_by_hand():
+    from sgpo.report import stats
+
+    # two runs from 0 FLOPs (linear there): 0.4 -> 0.6 and 0.4 -> 0.8 at 1e12; their mean 0.4 -> 0.7
+    # reaches 0.5 a third of the way: 1e12 / 3
+    curves = [([0.0, 1e12], [0.4, 0.6]), ([0.0, 1e12], [0.4, 0.8])]
+    values = stats.curves_on_grid(curves, [0.0, 1e12])
+    assert stats.mean_curve_flops(values, [0.0, 1e12], 0.5) == pytest.approx(1e12 / 3)
+    assert stats.mean_curve_flops(values, [0.0, 1e12], 0.75) == float("inf")
+    # groups of identical runs, the method's twice as fast: ratio 2 in every resample
+    base = [([0.0, 1e12, 2e12], [0.4, 0.7, 0.7])] * 2
+    fast = [([0.0, 5e11, 2e12], [0.4, 0.7, 0.7])] * 2
+    grid = np.concatenate([[0.0], np.logspace(10, np.log10(2e12), 201)])
+    r = stats.bootstrap_mean_curve_ratio(base, fast, 0.5, grid, n_boot=50)
+    assert r["median"] == pytest.approx(2.0, rel=1e-3) and r["ci"] == pytest.approx([2.0, 2.0], rel=1e-3)
+    # resampling the mixed group moves its mean curve: the interval opens
+    assert stats.bootstrap_mean_curve_ratio(curves, curves, 0.5, [0.0, 1e12], n_boot=200)["ci"][0] < 1

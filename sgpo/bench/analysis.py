@@ -224,13 +224,25 @@ def analyse_aa(bench: list[dict[str, Any]], aa: list[dict[str, Any]], metric: st
                    ok=False, verdict=f"GRPO on seeds {out['seeds_a']} gained nothing on {metric} (median gain "
                                      f"{gain:.4f}): no targets, no A/A ratio")
         return out
+    grid = mean_curve_grid(a + b)
+    out["mean_curve"] = {}
     for f, frac in FRACTIONS.items():
         target = stats.target_for(before, gain, frac)
         fa = [stats.flops_to_reach(fl, acc, target) for fl, acc in a]
         fb = [stats.flops_to_reach(fl, acc, target) for fl, acc in b]
         out[f] = stats.bootstrap_ratio(fa, fb, n_boot=n_boot, base_budgets=[float(fl[-1]) for fl, _ in a])
+        out["mean_curve"][f] = stats.bootstrap_mean_curve_ratio(a, b, target, grid, n_boot=min(n_boot, 2000))
     out["ok"], out["verdict"] = stats.aa_check(out["f90"])
+    out["mean_curve"]["ok"], out["mean_curve"]["verdict"] = stats.aa_check(out["mean_curve"]["f90"])
     return out
+
+
+def mean_curve_grid(curves: Sequence[tuple[np.ndarray, np.ndarray]], points: int = 200) -> np.ndarray:
+    """[points] log-spaced FLOPs from the runs' smallest first positive evaluation to their smallest
+    final FLOPs (the budget every run reached): where seed-mean curves are compared."""
+    lo = min(float(f[f > 0][0]) for f, _ in curves)
+    hi = min(float(f[-1]) for f, _ in curves)
+    return np.logspace(np.log10(lo), np.log10(hi), points)
 
 
 def analyse(summaries: list[dict[str, Any]], suite: dict[str, Any], metric: str = METRIC, n_boot: int = 10000) -> dict:

@@ -118,6 +118,12 @@ def render(report: dict[str, Any], suite: dict[str, Any], command: str, made: st
         lines += ["## A/A check", "",
                   f"GRPO seeds {aa['seeds_a']} against seeds {aa['seeds_b']}" + (f": {ratios}." if ratios else "."),
                   f"**{aa['verdict']}** (passes when the f90 interval contains 1 and lies inside [0.8, 1.25]).", ""]
+        mc = aa.get("mean_curve")
+        if mc:
+            lines += ["The same seeds with the FLOPs at which each group's seed-mean curve reaches the target "
+                      "(curves averaged before the crossing; runs resampled): "
+                      + ", ".join(f"{f} {ratio_text(dict(mc[f], never=0, lower_bound=None))}" for f in FRACTIONS)
+                      + f". {mc['verdict']}.", ""]
     else:
         lines += ["## A/A check", "", "Not run in this suite (`python -m sgpo.bench full` runs it).", ""]
     if has_ratio_plot:
