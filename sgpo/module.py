@@ -166,7 +166,7 @@ class SGPOModule(pl.LightningModule):
             return
         phase_index = self.sampler.state.phase
         started = time.perf_counter()
-        screened, committed = self.collector.screened, self.collector.committed
+        screened, committed, short = self.collector.screened, self.collector.committed, self.collector.short_steps
         groups = self.collector.collect(self.sampler.local(step), self.seed, self.rollout_step)
         self._observe(step, groups)
         rollouts, lengths, adv_metrics = self._pack(groups)
@@ -178,6 +178,9 @@ class SGPOModule(pl.LightningModule):
         self.rollout_step += 1
         self.counters["train/rollouts"] += groups.rollouts
         self.counters["train/generation_batches"] = groups.generation_batches
+        if self.collector.dynamic_sampling:  # steps any rank trained on fewer groups than asked (DAPO's cap)
+            (short,) = self._global_sum([float(self.collector.short_steps - short)])
+            self.counters["train/short_steps_total"] += float(short > 0)
         if self.collector.screen:  # running totals over ranks (checkpointed with the other counters)
             screened, committed = self._global_sum([self.collector.screened - screened,
                                                     self.collector.committed - committed])

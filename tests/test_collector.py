@@ -90,6 +90,18 @@ def test_dapo_gives_up_after_the_cap_with_a_clear_error():
         c.collect([(1, 2), (2, 2)], seed=0, step=0)
 
 
+def test_dapo_at_the_cap_trains_on_the_mixed_groups_it_found_and_counts_the_step(caplog):
+    c, ledger, _ = collector(dynamic=True, refill=lambda groups: [(1, 2), (2, 2)], cap=3)
+    with caplog.at_level("WARNING"):
+        out = c.collect([(0, 4), (1, 2)], seed=0, step=0)  # 0 is mixed; the refills never are
+    assert [q for q, _ in out.specs] == [0] and out.generation_batches == 3 and c.short_steps == 1
+    assert "1 of 2 groups had mixed rewards after 3 generation batches" in caplog.text
+    ledger.settle()
+    assert ledger.wasted == pytest.approx(flops(1, 2) + 2 * (flops(1, 2) + flops(2, 2)))
+    c.collect([(0, 4), (1, 2)], seed=0, step=1)
+    assert c.short_steps == 2 and caplog.text.count("generation batches") == 1  # said once, counted always
+
+
 def test_ledger_charges_settle_over_ranks_once():
     two_ranks = FlopsLedger(5.0, reduce=lambda values: [2 * v for v in values])  # both ranks charged the same
     two_ranks.charge("rollout", 10.0)

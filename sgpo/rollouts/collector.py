@@ -13,6 +13,7 @@ and mixed groups a DAPO refill generated but the step had no room for.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from sgpo.engines.base import Completion, Engine, SamplingParams, derive_seed
 from sgpo.flops import FlopsLedger, ModelShape, rollouts_forward_flops
 from sgpo.tasks.base import Query, Task
+
+log = logging.getLogger(__name__)
 
 Spec = tuple[int, int]  # (query index, group size)
 
@@ -67,6 +70,7 @@ class RolloutCollector:
         self.refill = refill
         self.screen, self.commit = int(screen), commit
         self.screened = self.committed = 0  # groups screened / committed after a screen, in all
+        self.short_steps = 0  # DAPO steps that hit max_generation_batches and trained on fewer groups
 
     def generate(self, specs: Sequence[Spec], seed: int) -> tuple[list[list[Completion]], list[list[float]]]:
         """Sample G_i completions for each (query index, G_i) and score them: per-spec completions, rewards."""
@@ -112,10 +116,19 @@ class RolloutCollector:
             if not self.dynamic_sampling or len(kept) >= target:
                 break
             if rounds >= self.max_generation_batches:
-                raise RuntimeError(
-                    f"DAPO dynamic sampling: only {len(kept)} of {target} groups had mixed rewards after "
-                    f"{rounds} generation batches (algo.max_generation_batches); the data is too easy or too hard "
-                    "for this policy: raise the cap or filter the data")
+                if not kept:
+                    raise RuntimeError(
+                        f"DAPO dynamic sampling: only {len(kept)} of {target} groups had mixed rewards after "
+                        f"{rounds} generation batches (algo.max_generation_batches); the data is too easy or too "
+                        "hard for this policy: raise the cap or filter the data")
+                # Some mixed groups: train on them rather than end the run; counted (train/short_steps_total)
+                # and said once, since a run whose data has turned easy meets this again and again.
+                self.short_steps += 1
+                if self.short_steps == 1:
+                    log.warning("DAPO dynamic sampling: %d of %d groups had mixed rewards after %d generation "
+                                "batches (algo.max_generation_batches): training on those; later such steps are "
+                                "counted in train/short_steps_total", len(kept), target, rounds)
+                break
             specs = self.refill(target - len(kept)) if self.refill is not None else []
             if not specs:
                 break
