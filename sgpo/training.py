@@ -262,6 +262,7 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         **module.ledger.metrics(),
         "train/steps": module.rollout_step,
         "train/skipped_updates": module.counters.get("train/skipped_updates", 0.0),
+        "train/short_steps_total": module.counters.get("train/short_steps_total", 0.0),  # DAPO at its generation cap
         "train/stop_reason": stop.reason or "end of data",
         "profile/path": str(profile_dir) if profile_dir else None,
         "profile/num_samples": profile.num_samples,

@@ -69,6 +69,7 @@ def test_every_method_preset_trains_end_to_end(tmp_path, method):
                 if r.get("train/frac_zero_adv_groups")]
         assert len(rows) == 3 and all(float(r["train/frac_zero_adv_groups"]) == 0 for r in rows), rows
         assert max(float(r["train/generation_batches"]) for r in rows) > 1, "zero-variance groups were refilled"
+        assert c["train/short_steps_total"] == 0  # 8 generation batches always filled the step here
 
 
 @pytest.mark.parametrize("preset", sorted(ABLATIONS))
