@@ -43,10 +43,10 @@ def run_suite(name: str, max_jobs: int | None, dry_run: bool, runs_dir: Path, wo
     for job in jobs:
         config = resolved_config(job_overrides(job, suite))
         state = status(job, config, runs_dir)
-        src = reusable(job, config, runs_dir) if state != "done" else None
-        if src is not None and not dry_run:
-            reuse(job, src, runs_dir)
-        states.append((job, "reuse" if src is not None else state))
+        found = reusable(job, config, runs_dir) if state != "done" else None
+        if found is not None and not dry_run:
+            reuse(job, found, runs_dir)
+        states.append((job, "reuse" if found is not None else state))
     todo = [job for job, s in states if s not in ("done", "reuse")]
     stale = sum(s == "stale" for _, s in states)
     reused = sum(s == "reuse" for _, s in states)

@@ -163,6 +163,7 @@ def analyse_mix(jobs: list[dict[str, Any]], methods: Sequence[str], baselines: S
     undefined = {"median": None, "ci": [None, None], "never": None, "lower_bound": None}
     for m in [m for m in methods if m in per]:
         js, p = by_method[m], per[m]
+        ledger = _ledger_medians(js)
         entry: dict[str, Any] = {
             "seeds": sorted(j["seed"] for j in js),
             "lr": sorted({j["config"]["optim"]["lr"] for j in js if "config" in j}),
@@ -172,9 +173,9 @@ def analyse_mix(jobs: list[dict[str, Any]], methods: Sequence[str], baselines: S
             "auc_log_flops": _med(p["auc"]),
             "wasted_share": _med([j["final"]["compute/wasted_flops"] / max(
                 j["final"]["compute/rollout_flops"] + j["final"]["compute/train_flops"], 1.0) for j in js]),
-            "profile_share": _med([j["final"]["compute/profile_flops"] / j["final"]["compute/total_flops"] for j in js]),
+            "profile_share": ledger["profile_share"],
             "wall_s": _med([j["wall_s"] for j in js]),
-            "ledger": _ledger_medians(js),
+            "ledger": ledger,
             "at_equal_steps": _finite_median([acc_at_steps(j, equal_steps, metric) for j in js] if equal_steps else [],
                                              n_boot),
             "ratio_vs": {},

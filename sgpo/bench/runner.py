@@ -99,22 +99,26 @@ def is_current(summary: dict[str, Any], config: dict[str, Any]) -> bool:
     return "config" in summary and job_key(summary["config"]) == job_key(config)
 
 
-def reusable(job: Job, config: dict[str, Any], runs_dir: Path = RUNS_DIR) -> Path | None:
-    """A summary of the same job (mix, method, seed, lr) with this config in another suite's folder:
-    suites that share jobs (``ablations`` runs ``full``'s baselines) then run each of them once."""
+def reusable(job: Job, config: dict[str, Any], runs_dir: Path = RUNS_DIR) -> tuple[Path, dict[str, Any]] | None:
+    """A summary (its path, its content) of the same job (mix, method, seed, lr) with this config in
+    another suite's folder: suites that share jobs (``ablations`` runs ``full``'s baselines) then run
+    each of them once."""
     if not runs_dir.is_dir():
         return None
     for other in sorted(p for p in runs_dir.iterdir() if p.is_dir() and p.name != job.suite):
         src = other / job.summary_path(runs_dir).relative_to(runs_dir / job.suite)
-        if src.is_file() and is_current(json.loads(src.read_text()), config):
-            return src
+        if src.is_file():
+            summary = json.loads(src.read_text())
+            if is_current(summary, config):
+                return src, summary
     return None
 
 
-def reuse(job: Job, src: Path, runs_dir: Path = RUNS_DIR) -> dict[str, Any]:
-    """Copy another suite's summary of this job into this suite's folder; ``reused_from`` names it."""
-    summary = json.loads(src.read_text())
-    summary.update(suite=job.suite, reused_from=str(src.relative_to(runs_dir)))
+def reuse(job: Job, found: tuple[Path, dict[str, Any]], runs_dir: Path = RUNS_DIR) -> dict[str, Any]:
+    """Copy another suite's summary of this job (``reusable``'s answer) into this suite's folder;
+    ``reused_from`` names it."""
+    src, summary = found
+    summary = dict(summary, suite=job.suite, reused_from=str(src.relative_to(runs_dir)))
     path = job.summary_path(runs_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path, summary)
