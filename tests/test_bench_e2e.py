@@ -32,13 +32,13 @@ def test_bench_runs_resumes_and_reports(tmp_path):
 
     first = run_cli(*args, "--max-jobs", "2").stdout  # stopped after two jobs
     assert "e2e: 4 jobs, 0 finished, 4 to run" in first
-    assert "[1/2] default grpo seed 10: " in first and "[2/2] default grpo_skip seed 10: " in first
+    assert "[1/2] default grpo seed 11: " in first and "[2/2] default grpo seed 10: " in first  # the A/A seed first
     assert sorted(p.relative_to(runs).as_posix() for p in runs.rglob("*-s*.json")) == [
-        "e2e/default/grpo-s10.json", "e2e/default/grpo_skip-s10.json"]
+        "e2e/default/grpo-s10.json", "e2e/default/grpo-s11.json"]
 
     second = run_cli(*args, "--benchmarks").stdout  # continues with the rest
     assert "e2e: 4 jobs, 2 finished, 2 to run" in second
-    assert "[1/2] default sgpo_paper seed 10: " in second and "[2/2] default grpo seed 11: " in second
+    assert "[1/2] default grpo_skip seed 10: " in second and "[2/2] default sgpo_paper seed 10: " in second
     third = run_cli(*args, "--benchmarks").stdout
     assert "e2e: 4 jobs, 4 finished, 0 to run" in third and "[1/" not in third
 
@@ -71,8 +71,9 @@ def test_bench_runs_resumes_and_reports(tmp_path):
     assert mix["grpo_gain"] == pytest.approx(gain)
     assert report["aa"]["seeds_a"] == [10] and report["aa"]["seeds_b"] == [11]
     if gain > 0:  # a few steps on 64 test queries may not gain: then there is no target, and the report says so
-        assert set(report["aa"]["f90"]) >= {"median", "ci"} and set(mix["methods"]["sgpo_paper"]["ratio_vs"]) == {
-            "grpo", "grpo_skip", "best_baseline"}
+        assert set(report["aa"]["f90"]) >= {"median", "ci", "per_seed_median"} and set(
+            mix["methods"]["sgpo_paper"]["ratio_vs"]) == {"grpo", "grpo_skip", "best_baseline"}
+        assert report["statistic"] == report["aa"]["statistic"] == "mean_curve"
     else:
         assert "gained nothing" in report["aa"]["verdict"] and "gained nothing" in mix["note"]
     ledger = mix["methods"]["grpo"]["ledger"]

@@ -90,10 +90,11 @@ def test_shipped_suites_list_their_jobs():
     methods = ["grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_refresh", "sgpo"]
     assert len(quick) == 18 and {j.mix for j in quick} == {"default"} and {j.seed for j in quick} == {10, 11, 12}
     assert [j.method for j in quick[:6]] == methods  # seed by seed
-    assert len(full) == 3 * 5 * 5 + 5 and "sgpo_refresh" not in {j.method for j in full}
-    # the default mix first, then its A/A seeds, then the other mixes
-    assert [(j.mix, j.method, j.seed) for j in full[25:30]] == [("default", "grpo", s) for s in range(15, 20)]
-    assert {j.mix for j in full[:25]} == {"default"} and [j.mix for j in full[30::25]] == ["easy", "hard"]
+    assert len(full) == 10 + 5 * 10 + 2 * 5 * 5 and "sgpo_refresh" not in {j.method for j in full}
+    # the A/A seeds first, then the default mix's 10 seeds, then the other mixes' 5
+    assert [(j.mix, j.method, j.seed) for j in full[:10]] == [("default", "grpo", s) for s in range(20, 30)]
+    assert {j.mix for j in full[10:60]} == {"default"} and {j.seed for j in full[10:60]} == set(range(10, 20))
+    assert [j.mix for j in full[60::25]] == ["easy", "hard"] and {j.seed for j in full[60:]} == set(range(10, 15))
     assert len(tune) == 6 * 4 * 2 and {j.seed for j in tune} == {0, 1}
     job = Job("full", "easy", "dapo", 12)
     assert job_overrides(job, load_suite("full")) == ["experiment=bench", "method=dapo", "task=arithmetic_easy", "seed=12"]
@@ -111,6 +112,16 @@ def test_bad_suites_are_refused_by_name(tmp_path):
         load_suite(str(suite))
     suite.write_text(suite.read_text().replace("[odd]", "[default]").replace("aa_seeds: []", "aa_seeds: [1]"))
     with pytest.raises(ValueError, match="must not overlap"):
+        load_suite(str(suite))
+    # a mix's own seeds: the A/A seeds must stay apart from the default mix's, the mix must be listed
+    suite.write_text(suite.read_text() + "mix_seeds: {default: [1, 2]}\n")
+    with pytest.raises(ValueError, match=r"must not overlap the default mix's seeds \[1, 2\]"):
+        load_suite(str(suite))
+    suite.write_text(suite.read_text().replace("aa_seeds: [1]", "aa_seeds: [3]").replace("seeds: [1]\n", "seeds: [1]\n"))
+    loaded = load_suite(str(suite))
+    assert [(j.method, j.seed) for j in jobs_of(loaded)] == [("grpo", 3), ("grpo", 1), ("grpo", 2)]
+    suite.write_text(suite.read_text().replace("{default: [1, 2]}", "{hard: [1, 2]}"))
+    with pytest.raises(ValueError, match=r"mix_seeds names mixes \['hard'\] that are not in mixes"):
         load_suite(str(suite))
 
 
@@ -147,10 +158,18 @@ def test_mix_analysis_by_hand():
     per_seed = out["methods"]["grpo"]["flops_to"]["f50"]["per_seed"]
     assert per_seed[0] == pytest.approx(1e12) and per_seed[1] == pytest.approx(10**12.5)
     assert per_seed[2] == pytest.approx(10 ** (12 + 0.08 / 0.18))  # 0.52 -> 0.7 over one decade
-    ratio = out["methods"]["sgpo"]["ratio_vs"]["grpo"]["f50"]
+    ratio = out["methods"]["sgpo"]["ratio_vs"]["grpo"]["f50"]["per_seed_median"]
     assert ratio["median"] == pytest.approx(10 ** (12 + 0.08 / 0.18) / 2e11)
     # resampled medians range over the three seeds' values, each drawn in over 2.5% of 500 resamples
     assert ratio["ci"][0] == pytest.approx(1e12 / 2e11) and ratio["ci"][1] == pytest.approx(10**12.5 / 2e11)
+    # the primary statistic: GRPO's seed-mean curve is 0.5567 at 1e12 and 0.6833 at 1e13 (seed 1's 0.65;
+    # the grid ends at the smallest budget, 1e13), log-linear between: 0.6 at 10**(12 + 0.0433 / 0.1267);
+    # sgpo's at 2e11 (up to the 200-point grid's resolution, 1% of a decade)
+    mean = out["methods"]["sgpo"]["ratio_vs"]["grpo"]["f50"]
+    assert mean["statistic"] == "mean_curve" and mean["method_flops"] == pytest.approx(2e11, rel=0.03)
+    assert mean["base_flops"] == pytest.approx(10 ** (12 + (0.6 - 1.67 / 3) / (0.38 / 3)), rel=1e-6)
+    assert mean["median"] == pytest.approx(mean["base_flops"] / mean["method_flops"])
+    assert out["methods"]["grpo"]["flops_to"]["f50"]["mean_curve"] == pytest.approx(mean["base_flops"], rel=1e-6)
     # per-seed shares 1.0, 0.3, 0.8: their median, not median(trivial) + median(unsolvable) = 0.2 + 0.5
     assert out["grpo_zero_adv_share"] == pytest.approx(0.8)
     assert (out["zero_adv"]["trivial"], out["zero_adv"]["unsolvable"]) == (pytest.approx(0.2), pytest.approx(0.5))
@@ -178,12 +197,15 @@ def test_aa_check_of_identical_seed_groups_is_one():
     b = [dict(j, seed=j["seed"] + 10) for j in a]
     out = analysis.analyse_aa(a, b, n_boot=200)
     assert out["f90"]["median"] == pytest.approx(1.0) and out["ok"] and out["seeds_b"] == [10, 11, 12]
-    assert out["mean_curve"]["f90"]["median"] == pytest.approx(1.0) and out["mean_curve"]["ok"]
-    # B 10x slower: within the budget both groups reached (A's), B's mean curve never gets to f90
+    assert out["statistic"] == "mean_curve" and out["f90"]["statistic"] == "mean_curve"
+    assert out["f90"]["per_seed_median"]["median"] == pytest.approx(1.0) and out["per_seed_median"]["ok"]
+    # B 10x slower: within the budget both groups reached (A's), B's mean curve never gets to f90;
+    # its per-seed crossings do (past A's budget): 10x
     slow = [dict(j, eval_history=[dict(h, **{"compute/total_flops": h["compute/total_flops"] * 10})
                                   for h in j["eval_history"]]) for j in b]
     out = analysis.analyse_aa(a, slow, n_boot=200)
-    assert out["mean_curve"]["f90"]["median"] == 0.0 and not out["mean_curve"]["ok"]
+    assert out["f90"]["median"] == 0.0 and not out["ok"] and "excludes 1" in out["verdict"]
+    assert out["f90"]["per_seed_median"]["median"] == pytest.approx(0.1) and not out["per_seed_median"]["ok"]
 
 
 def test_best_baseline_is_the_cheaper_one_at_each_fraction():
@@ -194,7 +216,8 @@ def test_best_baseline_is_the_cheaper_one_at_each_fraction():
     out = analysis.analyse_mix(base + dapo + skip + meth, ["grpo", "grpo_skip", "dapo", "sgpo"],
                                ["grpo", "grpo_skip", "dapo"], n_boot=50)
     best = out["methods"]["sgpo"]["ratio_vs"]["best_baseline"]["f50"]
-    assert best["baseline"] == "dapo" and best["median"] == pytest.approx(5e11 / 4e11)
+    assert best["baseline"] == "dapo" and best["median"] == pytest.approx(5e11 / 4e11, rel=0.02)
+    assert best["per_seed_median"]["median"] == pytest.approx(5e11 / 4e11)
     assert out["methods"]["dapo"]["ratio_vs"]["best_baseline"]["f50"]["baseline"] == "grpo_skip"
 
 
@@ -259,6 +282,8 @@ def test_tuning_picks_the_best_median_final_val_metric():
 def test_ratio_text_shows_never_and_lower_bounds():
     assert ratio_text({"median": 1.5, "ci": [0.9, float("inf")], "never": 0, "lower_bound": None}) == "1.50 [0.90, ∞]"
     assert ratio_text({"median": 0.0, "ci": [0.0, 0.0], "never": 3, "lower_bound": None}) == "never (3 seeds)"
+    assert ratio_text({"median": 0.0, "ci": [0.0, 0.0], "never": 1, "lower_bound": None,
+                       "statistic": "mean_curve"}) == "never (seed-mean curve)"
     assert ratio_text({"median": float("inf"), "ci": [1, 2], "never": 0, "lower_bound": 1.4}) == "≥ 1.40"
 
 
@@ -284,7 +309,11 @@ def test_a_val_suite_reports_val_mean_at_k(tmp_path):
         path.write_text(json.dumps(summary))
     report = report_suite(str(suite_file), "cmd", False, tmp_path / "runs", root=tmp_path)
     assert report["metric"] == "val/mean@k"
-    assert report["mixes"]["default"]["methods"]["sgpo"]["ratio_vs"]["grpo"]["f90"]["median"] == pytest.approx(2.0)
+    ratio = report["mixes"]["default"]["methods"]["sgpo"]["ratio_vs"]["grpo"]["f90"]
+    assert ratio["per_seed_median"]["median"] == pytest.approx(2.0)
+    # the seed-mean curves from 0 FLOPs: sgpo's crossing (0.45e12, before its point at 5e11) exact,
+    # GRPO's (0.9e12) up to the grid's log-linear interpolation of a segment linear in FLOPs
+    assert ratio["method_flops"] == pytest.approx(0.45e12) and ratio["median"] == pytest.approx(2.0, rel=0.01)
     assert "val/mean@k" in (tmp_path / "runs" / "devsuite" / "REPORT.md").read_text()
 
 

@@ -219,5 +219,14 @@ def test_mean_curve_crossing_by_hand():
     grid = np.concatenate([[0.0], np.logspace(10, np.log10(2e12), 201)])
     r = stats.bootstrap_mean_curve_ratio(base, fast, 0.5, grid, n_boot=50)
     assert r["median"] == pytest.approx(2.0, rel=1e-3) and r["ci"] == pytest.approx([2.0, 2.0], rel=1e-3)
+    assert r["never"] == 0 and r["lower_bound"] is None
     # resampling the mixed group moves its mean curve: the interval opens
     assert stats.bootstrap_mean_curve_ratio(curves, curves, 0.5, [0.0, 1e12], n_boot=200)["ci"][0] < 1
+    # a baseline that never gets there on the grid (ends at 2e12): the ratio is at least 2e12 over the
+    # method's 5e11 / 3 (0.4 -> 0.7 linear from 0 FLOPs);
+    # the other way round the method never does: ratio 0, never 1
+    slow = [([0.0, 1e12, 2e12], [0.4, 0.45, 0.45])] * 2
+    r = stats.bootstrap_mean_curve_ratio(slow, fast, 0.5, grid, n_boot=20)
+    assert r["median"] == float("inf") and r["lower_bound"] == pytest.approx(12.0, rel=1e-3) and r["never"] == 0
+    r = stats.bootstrap_mean_curve_ratio(fast, slow, 0.5, grid, n_boot=20)
+    assert r["median"] == 0.0 and r["never"] == 1 and r["lower_bound"] is None

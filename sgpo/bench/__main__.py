@@ -2,7 +2,7 @@
 
     python -m sgpo.bench pool                  # the selection profile of the easy/hard mixes (once)
     python -m sgpo.bench quick [--benchmarks]  # default mix, 5 methods x 3 seeds
-    python -m sgpo.bench full  [--benchmarks]  # 3 mixes x 5 methods x 5 seeds + the A/A seeds
+    python -m sgpo.bench full  [--benchmarks]  # A/A seeds, then 3 mixes x 5 methods (10 seeds default, 5 others)
     python -m sgpo.bench tune                  # learning rates on val, seeds 0-1
     python -m sgpo.bench dev                   # method development: val curves, seeds 0-1
 
@@ -30,7 +30,7 @@ import sgpo
 from sgpo.bench import analysis, markdown, plots
 from sgpo.bench.pool import DEFAULT_OUT, make_pool
 from sgpo.bench.runner import WORK_DIR, is_current, progress_line, resolved_config, reusable, reuse, run_job, status
-from sgpo.bench.suite import RUNS_DIR, job_overrides, jobs_of, load_suite
+from sgpo.bench.suite import RUNS_DIR, job_overrides, jobs_of, load_suite, seeds_of
 from sgpo.io import atomic_write_json, atomic_write_text
 from sgpo.report.stats import json_safe
 
@@ -107,7 +107,7 @@ def report_suite(name: str, command: str, benchmarks: bool, runs_dir: Path, root
         # the metric the jobs evaluated: the first eval split's mean@k (test; val for development suites)
         report = analysis.analyse(summaries, suite, metric=f"{summaries[0]['config']['eval']['splits'][0]}/mean@k")
         for mix in report["mixes"]:
-            jobs = [s for s in summaries if s["mix"] == mix and s["seed"] in suite["seeds"]]
+            jobs = [s for s in summaries if s["mix"] == mix and s["seed"] in seeds_of(suite, mix)]
             plots.plot_curves(jobs, report["metric"], folder / f"curves_{mix}.png", f"mix {mix}",
                               report["mixes"][mix].get("targets"))
         has_plot = plots.plot_ratio_vs_share(report, folder / "ratio_vs_zero_adv.png")

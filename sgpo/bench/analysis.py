@@ -2,12 +2,20 @@
 
 Per mix: GRPO's gain (median over seeds of final minus before) sets targets at fractions 0.5, 0.75
 and 0.9 of it; for every method, the FLOPs each seed needs to reach them (log-linear between
-evaluations, sgpo.report.stats), and the ratio of each baseline's median to the method's with a
-95% bootstrap interval over seeds (> 1: the method is cheaper); ``best_baseline`` is the cheaper of
-grpo_skip and dapo at that fraction. Also the final metric, the metric at equal compute (the
+evaluations, sgpo.report.stats) and the FLOPs at which its seed-mean curve reaches them.
+
+The FLOPs ratio (baseline / method, > 1: the method is cheaper) is the **seed-mean-curve ratio**
+(stats.bootstrap_mean_curve_ratio): each group's curves are averaged on a shared log-FLOPs grid
+before the crossing is found, with a 95% bootstrap interval over seeds. It is the primary statistic
+because the targets sit where the curves flatten, where a per-seed crossing turns a small level
+difference into a large FLOPs difference; averaging first removes most of that nonlinearity. The
+median of per-seed crossings (stats.bootstrap_ratio) stays beside it as ``per_seed_median``.
+``best_baseline`` is the cheaper of grpo_skip and dapo at that fraction (seed-mean-curve FLOPs on
+one grid for both). Also the final metric, the metric at equal compute (the
 smallest final FLOPs of the mix's runs) and its difference to GRPO, the area under the curve over
-log-FLOPs, and the shares of wasted and profiling FLOPs. The A/A check compares GRPO on the
-benchmark seeds with GRPO on the A/A seeds, targets from the benchmark seeds.
+log-FLOPs, and the shares of wasted and profiling FLOPs. The A/A check compares GRPO on the default
+mix's benchmark seeds with GRPO on the A/A seeds, targets from the benchmark seeds, with the same
+primary statistic.
 
 Where the FLOPs went (``ledger``): each job's ledger as shares of its total, its optimizer steps and
 FLOPs per step, the metric at equal optimizer steps (the fewest steps any job of the mix made), the
@@ -24,9 +32,12 @@ from typing import Any
 
 import numpy as np
 
+from sgpo.bench.suite import seeds_of
 from sgpo.report import stats
 
 FRACTIONS = {"f50": 0.5, "f75": 0.75, "f90": 0.9}
+STATISTIC = "mean_curve"  # the primary FLOPs-ratio statistic (see the module docstring)
+MEAN_CURVE_BOOT = 2000  # resamples of a seed-mean-curve ratio (each finds two crossings on a 200-point grid)
 METRIC = "test/mean@k"
 CHEAP_BASELINES = ("grpo_skip", "dapo")  # candidates for best_baseline
 
@@ -120,10 +131,19 @@ def acc_at_steps(summary: dict[str, Any], steps: float, metric: str = METRIC) ->
     return float(np.interp(steps, xs, ys))
 
 
-def _ratio_entry(base: dict, method: dict, fraction: str, n_boot: int) -> dict[str, Any]:
-    """Baseline / method median FLOPs to the target at ``fraction``, with its bootstrap interval."""
-    return stats.bootstrap_ratio(base["flops_to"][fraction], method["flops_to"][fraction], n_boot=n_boot,
-                                 base_budgets=base["budgets"])
+def ratio_entry(base: dict, method: dict, fraction: str, target: float, n_boot: int) -> dict[str, Any]:
+    """Baseline / method FLOPs to ``target`` (at ``fraction``): the seed-mean-curve ratio and its
+    interval (stats.bootstrap_mean_curve_ratio on a grid up to the budget both groups reached), with
+    the median of per-seed crossings (stats.bootstrap_ratio) under ``per_seed_median``.
+
+    base, method: {"curves": [(flops, acc)] per seed, "flops_to": {fraction: [per-seed FLOPs]},
+    "budgets": [per-seed final FLOPs]}."""
+    grid = mean_curve_grid(base["curves"] + method["curves"])
+    out = stats.bootstrap_mean_curve_ratio(base["curves"], method["curves"], target, grid,
+                                           n_boot=min(n_boot, MEAN_CURVE_BOOT))
+    per_seed = stats.bootstrap_ratio(base["flops_to"][fraction], method["flops_to"][fraction], n_boot=n_boot,
+                                     base_budgets=base["budgets"])
+    return dict(out, statistic=STATISTIC, per_seed_median=per_seed)
 
 
 def analyse_mix(jobs: list[dict[str, Any]], methods: Sequence[str], baselines: Sequence[str], metric: str = METRIC,
@@ -154,6 +174,7 @@ def analyse_mix(jobs: list[dict[str, Any]], methods: Sequence[str], baselines: S
     per: dict[str, dict[str, Any]] = {}
     for m, cs in curves.items():
         per[m] = {
+            "curves": cs,
             "flops_to": {f: [stats.flops_to_reach(fl, a, t) for fl, a in cs] for f, t in targets.items()},
             "budgets": [float(fl[-1]) for fl, _ in cs],
             "at_equal": [stats.acc_at(fl, a, equal) for fl, a in cs],
@@ -161,13 +182,17 @@ def analyse_mix(jobs: list[dict[str, Any]], methods: Sequence[str], baselines: S
             "final": [float(a[-1]) for _, a in cs],
         }
     undefined = {"median": None, "ci": [None, None], "never": None, "lower_bound": None}
+    mix_grid = mean_curve_grid([c for cs in curves.values() for c in cs])  # where every run of the mix has a value
     for m in [m for m in methods if m in per]:
         js, p = by_method[m], per[m]
         ledger = _ledger_medians(js)
         entry: dict[str, Any] = {
             "seeds": sorted(j["seed"] for j in js),
             "lr": sorted({j["config"]["optim"]["lr"] for j in js if "config" in j}),
-            "flops_to": {f: {"median": stats.median(v), "per_seed": v} for f, v in p["flops_to"].items()},
+            "flops_to": {f: {"median": stats.median(v), "per_seed": v,
+                             "mean_curve": stats.mean_curve_flops(stats.curves_on_grid(p["curves"], mix_grid),
+                                                                  mix_grid, targets[f])}
+                         for f, v in p["flops_to"].items()},
             "final": stats.bootstrap_median(p["final"], n_boot=n_boot),
             "at_equal_compute": stats.bootstrap_median(p["at_equal"], n_boot=n_boot),
             "auc_log_flops": _med(p["auc"]),
@@ -188,12 +213,21 @@ def analyse_mix(jobs: list[dict[str, Any]], methods: Sequence[str], baselines: S
             entry["ratio_vs"][b] = {f: dict(undefined) for f in FRACTIONS}
         if gain > 0:
             for b in [b for b in others if b in per]:
-                entry["ratio_vs"][b] = {f: _ratio_entry(per[b], p, f, n_boot) for f in FRACTIONS}
+                entry["ratio_vs"][b] = {f: ratio_entry(per[b], p, f, targets[f], n_boot) for f in FRACTIONS}
             for f in FRACTIONS if cheap else ():
-                name = stats.best_baseline({b: per[b]["flops_to"][f] for b in cheap})
-                entry["ratio_vs"]["best_baseline"][f] = dict(_ratio_entry(per[name], p, f, n_boot), baseline=name)
+                name = cheapest_baseline({b: per[b]["curves"] for b in cheap}, targets[f])
+                entry["ratio_vs"]["best_baseline"][f] = dict(ratio_entry(per[name], p, f, targets[f], n_boot),
+                                                             baseline=name)
         out["methods"][m] = entry
     return out
+
+
+def cheapest_baseline(curves_by_baseline: dict[str, list[tuple[np.ndarray, np.ndarray]]], target: float) -> str:
+    """The baseline whose seed-mean curve reaches ``target`` at the fewest FLOPs, every baseline's
+    mean curve on one grid (mean_curve_grid of all their runs); ties (all never) go to the first."""
+    grid = mean_curve_grid([c for cs in curves_by_baseline.values() for c in cs])
+    cost = {b: stats.mean_curve_flops(stats.curves_on_grid(cs, grid), grid, target) for b, cs in curves_by_baseline.items()}
+    return min(cost, key=lambda b: cost[b])
 
 
 def _finite_median(values: list[float], n_boot: int) -> dict[str, Any] | None:
@@ -225,41 +259,46 @@ def analyse_aa(bench: list[dict[str, Any]], aa: list[dict[str, Any]], metric: st
                    ok=False, verdict=f"GRPO on seeds {out['seeds_a']} gained nothing on {metric} (median gain "
                                      f"{gain:.4f}): no targets, no A/A ratio")
         return out
-    grid = mean_curve_grid(a + b)
-    out["mean_curve"] = {}
+    def group(cs):
+        return {"curves": cs, "budgets": [float(fl[-1]) for fl, _ in cs],
+                "flops_to": {f: [stats.flops_to_reach(fl, acc, stats.target_for(before, gain, frac)) for fl, acc in cs]
+                             for f, frac in FRACTIONS.items()}}
+    ga, gb = group(a), group(b)
     for f, frac in FRACTIONS.items():
-        target = stats.target_for(before, gain, frac)
-        fa = [stats.flops_to_reach(fl, acc, target) for fl, acc in a]
-        fb = [stats.flops_to_reach(fl, acc, target) for fl, acc in b]
-        out[f] = stats.bootstrap_ratio(fa, fb, n_boot=n_boot, base_budgets=[float(fl[-1]) for fl, _ in a])
-        out["mean_curve"][f] = stats.bootstrap_mean_curve_ratio(a, b, target, grid, n_boot=min(n_boot, 2000))
+        out[f] = ratio_entry(ga, gb, f, stats.target_for(before, gain, frac), n_boot)
+    out["statistic"] = STATISTIC
     out["ok"], out["verdict"] = stats.aa_check(out["f90"])
-    out["mean_curve"]["ok"], out["mean_curve"]["verdict"] = stats.aa_check(out["mean_curve"]["f90"])
+    ok, verdict = stats.aa_check(out["f90"]["per_seed_median"])
+    out["per_seed_median"] = {"ok": ok, "verdict": verdict}
     return out
 
 
 def mean_curve_grid(curves: Sequence[tuple[np.ndarray, np.ndarray]], points: int = 200) -> np.ndarray:
     """[points] log-spaced FLOPs from the runs' smallest first positive evaluation to their smallest
-    final FLOPs (the budget every run reached): where seed-mean curves are compared."""
+    final FLOPs (the budget every run reached), after a first point at 0 when some run is evaluated
+    there (so a target reached before the first positive point is found linear in FLOPs, as
+    stats.flops_to_reach does for one run): where seed-mean curves are compared."""
     lo = min(float(f[f > 0][0]) for f, _ in curves)
     hi = min(float(f[-1]) for f, _ in curves)
-    return np.logspace(np.log10(lo), np.log10(hi), points)
+    grid = np.unique(np.logspace(np.log10(lo), np.log10(hi), points)) if hi > lo else np.array([hi])
+    return np.concatenate([[0.0], grid]) if any(float(f[0]) == 0 for f, _ in curves) else grid
 
 
 def analyse(summaries: list[dict[str, Any]], suite: dict[str, Any], metric: str = METRIC, n_boot: int = 10000) -> dict:
     """The whole report: per mix (benchmark seeds) and the A/A check."""
-    seeds, aa_seeds = set(suite["seeds"]), set(suite["aa_seeds"])
+    aa_seeds = set(suite["aa_seeds"])
     mixes = {}
     for mix in suite["mixes"]:
-        jobs = [s for s in summaries if s["mix"] == mix and s["seed"] in seeds]
+        jobs = [s for s in summaries if s["mix"] == mix and s["seed"] in seeds_of(suite, mix)]
         if jobs:
             mixes[mix] = analyse_mix(jobs, suite["methods"], suite["baselines"], metric, n_boot)
     grpo_default = [s for s in summaries if s["mix"] == "default" and s["method"] == "grpo"]
-    aa = analyse_aa([s for s in grpo_default if s["seed"] in seeds], [s for s in grpo_default if s["seed"] in aa_seeds],
+    bench = set(seeds_of(suite, "default"))
+    aa = analyse_aa([s for s in grpo_default if s["seed"] in bench], [s for s in grpo_default if s["seed"] in aa_seeds],
                     metric, n_boot)
     ks = sorted({s["config"]["eval"]["k"] for s in summaries if "config" in s})
     return {"suite": suite["name"], "metric": metric, "eval_k": ks[0] if len(ks) == 1 else ks,
-            "fractions": FRACTIONS, "jobs": len(summaries), "aa": aa, "mixes": mixes}
+            "fractions": FRACTIONS, "statistic": STATISTIC, "jobs": len(summaries), "aa": aa, "mixes": mixes}
 
 
 def analyse_tuning(summaries: list[dict[str, Any]], metric: str = "val/mean@k") -> dict[str, Any]:

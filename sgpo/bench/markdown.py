@@ -15,14 +15,15 @@ def _num(x: float | None, fmt: str = ".2f") -> str:
 
 
 def ratio_text(r: dict[str, Any] | None) -> str:
-    """'1.31 [0.95, 1.80]'; a method that never reached the target on most seeds: 'never (3/5)';
-    with a lower bound (the baseline never reached it): '≥ 1.4'."""
+    """'1.31 [0.95, 1.80]'; a method that never reached the target: 'never (3 seeds)' (median of
+    per-seed crossings: on most seeds) or 'never (seed-mean curve)'; with a lower bound (the baseline
+    never reached it): '≥ 1.4'."""
     if r is None or r["median"] is None:
         return "n/a"
     if r.get("lower_bound") is not None:
         return f"≥ {r['lower_bound']:.2f}"
     if r["median"] == 0:
-        return f"never ({r['never']} seeds)"
+        return "never (seed-mean curve)" if r.get("statistic") == "mean_curve" else f"never ({r['never']} seeds)"
     lo, hi = r["ci"]
     return f"{_num(r['median'])} [{_num(lo)}, {_num(hi)}]"
 
@@ -53,9 +54,12 @@ def mix_section(name: str, mix: dict[str, Any], metric: str, baselines: list[str
                      f"| {_num(e['wasted_share'], '.1%')} | {_num(e['profile_share'], '.1%')} | {_num(e['wall_s'], '.0f')} s |")
     cols = [b for b in baselines] + ["best_baseline"]
     for f in FRACTIONS if mix.get("grpo_gain", 0) > 0 else ():
-        lines += ["", f"FLOPs ratio at {f} (baseline / method, median [95% interval]; > 1: the method is cheaper):", "",
-                  f"| method | FLOPs to {f} (median) | " + " | ".join(f"vs {c}" for c in cols) + " |",
-                  "|---|---|" + "---|" * len(cols)]
+        lines += ["", f"FLOPs ratio at {f} (baseline / method at which each seed-mean curve reaches the target "
+                  "[95% bootstrap interval over seeds]; > 1: the method is cheaper; the median of per-seed crossings "
+                  "is in BENCHMARKS.json as per_seed_median):", "",
+                  f"| method | FLOPs to {f} (seed-mean curve) | FLOPs to {f} (median of seeds) | "
+                  + " | ".join(f"vs {c}" for c in cols) + " |",
+                  "|---|---|---|" + "---|" * len(cols)]
         for m, e in mix["methods"].items():
             cells = []
             for c in cols:
@@ -64,7 +68,8 @@ def mix_section(name: str, mix: dict[str, Any], metric: str, baselines: list[str
                 if c == "best_baseline" and r is not None:
                     cell += f" ({r['baseline']})"
                 cells.append("—" if c == m else cell)
-            lines.append(f"| {m} | {_num(e['flops_to'][f]['median'], '.3e')} | " + " | ".join(cells) + " |")
+            lines.append(f"| {m} | {_num(e['flops_to'][f].get('mean_curve'), '.3e')} "
+                         f"| {_num(e['flops_to'][f]['median'], '.3e')} | " + " | ".join(cells) + " |")
     lines += ledger_section(mix, metric)
     lines += ["", f"![{name}: {metric} against total FLOPs](curves_{name}.png)", ""]
     return lines
@@ -106,7 +111,11 @@ def render(report: dict[str, Any], suite: dict[str, Any], command: str, made: st
              f"- command: `{command}`", f"- made: {made} on {machine}; {report['jobs']} finished jobs",
              f"- metric: {metric} (k = {report.get('eval_k')} samples per query at T = 1; each point's standard "
              "error is in the job summaries), evaluated at shared total-FLOPs points",
-             f"- seeds: {suite['seeds']} (benchmark), A/A seeds: {suite['aa_seeds'] or 'none'}",
+             f"- seeds: {suite['seeds']} (benchmark)"
+             + "".join(f"; mix {m}: {v}" for m, v in suite.get("mix_seeds", {}).items())
+             + f", A/A seeds: {suite['aa_seeds'] or 'none'}",
+             "- FLOPs ratios: baseline / method FLOPs at which each group's seed-mean curve (curves averaged on a "
+             "shared log-FLOPs grid) reaches the target, 95% bootstrap interval over seeds (sgpo/bench/analysis.py)",
              "- learning rates (each job's optim.lr; conf/experiment/bench.yaml's tuned_lr, chosen by "
              "`python -m sgpo.bench tune` on val with seeds 0-1, or 1e-4 where it has none): "
              + ", ".join(f"{m} {'/'.join(f'{lr:g}' for lr in e['lr'])}" for m, e in _first_mix_methods(report).items()),
@@ -116,14 +125,14 @@ def render(report: dict[str, Any], suite: dict[str, Any], command: str, made: st
     if aa:
         ratios = ", ".join(f"{f} {ratio_text(aa[f])}" for f in FRACTIONS if aa.get(f, {}).get("median") is not None)
         lines += ["## A/A check", "",
-                  f"GRPO seeds {aa['seeds_a']} against seeds {aa['seeds_b']}" + (f": {ratios}." if ratios else "."),
+                  f"GRPO seeds {aa['seeds_a']} against seeds {aa['seeds_b']}, seed-mean-curve ratio"
+                  + (f": {ratios}." if ratios else "."),
                   f"**{aa['verdict']}** (passes when the f90 interval contains 1 and lies inside [0.8, 1.25]).", ""]
-        mc = aa.get("mean_curve")
-        if mc:
-            lines += ["The same seeds with the FLOPs at which each group's seed-mean curve reaches the target "
-                      "(curves averaged before the crossing; runs resampled): "
-                      + ", ".join(f"{f} {ratio_text(dict(mc[f], never=0, lower_bound=None))}" for f in FRACTIONS)
-                      + f". {mc['verdict']}.", ""]
+        if aa.get("per_seed_median"):
+            per_seed = ", ".join(f"{f} {ratio_text(aa[f]['per_seed_median'])}" for f in FRACTIONS
+                                 if aa.get(f, {}).get("per_seed_median"))
+            lines += [f"The same seeds with the median of per-seed crossings (the secondary statistic): {per_seed}. "
+                      f"{aa['per_seed_median']['verdict']}.", ""]
     else:
         lines += ["## A/A check", "", "Not run in this suite (`python -m sgpo.bench full` runs it).", ""]
     if has_ratio_plot:

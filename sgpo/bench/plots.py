@@ -14,8 +14,9 @@ from sgpo.report.plots import _plt, finish
 
 
 def plot_curves(jobs: list[dict[str, Any]], metric: str, path: Path, title: str, targets: dict[str, float] | None) -> None:
-    """One line per method: the median over seeds of the interpolated curves on a shared log grid, with
-    the min-max band; dashed lines at the targets."""
+    """One line per method: the mean over seeds of the interpolated curves on a shared log grid (the
+    seed-mean curve whose target crossings the FLOPs ratios compare), with the min-max band; dashed
+    lines at the targets."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     by_method: dict[str, list] = {}
@@ -29,7 +30,7 @@ def plot_curves(jobs: list[dict[str, Any]], metric: str, path: Path, title: str,
         reach = np.all(np.isfinite(ys), axis=0)
         if not reach.any():
             continue
-        ax.plot(grid[reach], np.median(ys[:, reach], axis=0), label=f"{method} (n={len(cs)})")
+        ax.plot(grid[reach], np.mean(ys[:, reach], axis=0), label=f"{method} (n={len(cs)})")
         ax.fill_between(grid[reach], ys[:, reach].min(axis=0), ys[:, reach].max(axis=0), alpha=0.15)
     for name, t in (targets or {}).items():
         ax.axhline(t, color="k", ls="--", lw=0.6)
@@ -42,7 +43,7 @@ def plot_curves(jobs: list[dict[str, Any]], metric: str, path: Path, title: str,
 
 
 def plot_ratio_vs_share(report: dict[str, Any], path: Path, fraction: str = "f90", baseline: str = "grpo") -> bool:
-    """FLOPs ratio to ``baseline`` at ``fraction`` (median, 95% interval) against GRPO's zero-advantage
+    """FLOPs ratio to ``baseline`` at ``fraction`` (seed-mean-curve ratio, 95% interval) against GRPO's zero-advantage
     share, one line per method over the mixes. False (nothing drawn) when no mix has both numbers."""
     points: dict[str, list[tuple[float, float, float, float]]] = {}
     for mix in report["mixes"].values():

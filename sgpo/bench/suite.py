@@ -17,7 +17,8 @@ import sgpo
 
 CONF_DIR = sgpo.ROOT_DIR / "conf" / "bench"
 RUNS_DIR = sgpo.ROOT_DIR / "benchmarks" / "runs"
-KEYS = {"name", "mixes", "methods", "baselines", "seeds", "aa_seeds", "overrides", "mix_tasks", "lrs"}
+KEYS = {"name", "mixes", "methods", "baselines", "seeds", "aa_seeds", "overrides", "mix_tasks", "lrs", "mix_seeds"}
+OPTIONAL = {"lrs", "mix_seeds"}
 
 
 @dataclass(frozen=True)
@@ -39,41 +40,48 @@ class Job:
 
 def load_suite(name: str) -> dict[str, Any]:
     """The suite's settings (conf/bench/<name>.yaml, or a YAML file's path), checked: every key
-    known, every mix mapped to a task preset, A/A seeds apart from the benchmark seeds."""
+    known, every mix mapped to a task preset, A/A seeds apart from the default mix's seeds."""
     path = Path(name) if name.endswith((".yaml", ".yml")) else CONF_DIR / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in CONF_DIR.glob("*.yaml"))
         raise ValueError(f"unknown benchmark suite {name!r} (no {path}); known: {', '.join(known)}")
     suite = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
     unknown = set(suite) - KEYS
-    missing = KEYS - {"lrs"} - set(suite)
+    missing = KEYS - OPTIONAL - set(suite)
     if unknown or missing:
         raise ValueError(f"{path}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}")
     bad = [m for m in suite["mixes"] if m not in suite["mix_tasks"]]
     if bad:
         raise ValueError(f"{path}: mixes {bad} have no entry in mix_tasks ({sorted(suite['mix_tasks'])})")
     suite["aa_seeds"] = suite["aa_seeds"] or []
+    suite["mix_seeds"] = suite.get("mix_seeds") or {}
+    stray = sorted(set(suite["mix_seeds"]) - set(suite["mixes"]))
+    if stray:
+        raise ValueError(f"{path}: mix_seeds names mixes {stray} that are not in mixes {suite['mixes']}")
     if suite["aa_seeds"] and "default" not in suite["mix_tasks"]:
         raise ValueError(f"{path}: aa_seeds run GRPO on the default mix: add `default` to mix_tasks")
-    if suite["aa_seeds"] and set(suite["aa_seeds"]) & set(suite["seeds"]):
-        raise ValueError(f"{path}: aa_seeds {suite['aa_seeds']} must not overlap seeds {suite['seeds']}")
+    bench = seeds_of(suite, "default")
+    if suite["aa_seeds"] and set(suite["aa_seeds"]) & set(bench):
+        raise ValueError(f"{path}: aa_seeds {suite['aa_seeds']} must not overlap the default mix's seeds {bench}")
     return suite
 
 
+def seeds_of(suite: dict[str, Any], mix: str) -> list[int]:
+    """The benchmark seeds of one mix: ``mix_seeds[mix]`` where given, else ``seeds``."""
+    return list((suite.get("mix_seeds") or {}).get(mix, suite["seeds"]))
+
+
 def jobs_of(suite: dict[str, Any]) -> list[Job]:
-    """Every job of the suite, in run order: mix by mix (as listed), seed by seed, method by method
-    (so a stopped run leaves whole seeds of every method rather than every seed of a few methods).
-    The A/A seeds (GRPO on the default mix) follow the default mix's jobs, so that the check on the
-    instrument itself is complete as early as possible; without a default mix they come last."""
+    """Every job of the suite, in run order: the A/A seeds first (GRPO on the default mix: the check
+    on the instrument itself decides whether the rest can resolve anything), then mix by mix (as
+    listed), seed by seed (seeds_of), method by method (so a stopped run leaves whole seeds of every
+    method rather than every seed of a few methods)."""
     lrs = suite.get("lrs") or [None]
-    aa = [Job(suite["name"], "default", "grpo", seed) for seed in suite["aa_seeds"]]
-    jobs: list[Job] = []
+    jobs = [Job(suite["name"], "default", "grpo", seed) for seed in suite["aa_seeds"]]
     for mix in suite["mixes"]:
         jobs += [Job(suite["name"], mix, method, seed, lr)
-                 for seed in suite["seeds"] for method in suite["methods"] for lr in lrs]
-        if mix == "default":
-            jobs, aa = jobs + aa, []
-    return jobs + aa
+                 for seed in seeds_of(suite, mix) for method in suite["methods"] for lr in lrs]
+    return jobs
 
 
 def job_overrides(job: Job, suite: dict[str, Any]) -> list[str]:

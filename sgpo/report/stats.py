@@ -218,6 +218,9 @@ def bootstrap_mean_curve_ratio(base_curves, method_curves, target: float, grid, 
     FLOPs points (e.g. log-spaced up to the common budget); median: the ratio for the groups as they
     are; ci: percentile interval over ``n_boot`` resamples of the runs, with replacement,
     independently per group. Conventions as in bootstrap_ratio (never reached: inf, ratio 0).
+    never: 1 when the method's seed-mean curve never reaches the target on the grid, else 0.
+    lower_bound: when the baseline's mean curve never reaches it and the method's does, grid[-1] /
+    method FLOPs (the baseline would have needed more than the grid's end); otherwise None.
     """
     gb, gm = curves_on_grid(base_curves, grid), curves_on_grid(method_curves, grid)
     rng = np.random.default_rng(seed)
@@ -225,7 +228,9 @@ def bootstrap_mean_curve_ratio(base_curves, method_curves, target: float, grid, 
              mean_curve_flops(gm[rng.integers(0, len(gm), len(gm))], grid, target)) for _ in range(n_boot)]
     b, m = np.array(boot).T
     fb, fm = mean_curve_flops(gb, grid, target), mean_curve_flops(gm, grid, target)
-    return {"median": float(_ratio(fb, fm)), "ci": _interval(_ratio(b, m), ci), "base_flops": fb, "method_flops": fm}
+    lower = float(grid[-1]) / fm if math.isinf(fb) and math.isfinite(fm) and fm > 0 else None
+    return {"median": float(_ratio(fb, fm)), "ci": _interval(_ratio(b, m), ci), "base_flops": fb, "method_flops": fm,
+            "never": int(math.isinf(fm)), "lower_bound": lower}
 
 
 def best_baseline(flops_by_baseline: dict[str, Sequence[float]]) -> str:
