@@ -83,6 +83,8 @@ def test_bench_runs_resumes_and_reports(tmp_path):
     assert mix["methods"]["sgpo_paper"]["ledger"]["profile_share"] > 0
     text = (tmp_path / "BENCHMARKS.md").read_text()
     assert "Where the FLOPs went" in text
+    power = run_cli(*args, "--aa-power", check=False)  # two GRPO runs: too few to split for an estimate
+    assert power.returncode == 1 and "2 finished GRPO jobs on the default mix; the estimate needs at least 6" in power.stdout
 
     # another suite with one of these jobs (same mix, method, seed, config) copies it instead of running it
     other = tmp_path / "again.yaml"

@@ -308,7 +308,7 @@ def test_a_val_suite_reports_val_mean_at_k(tmp_path):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(summary))
     report = report_suite(str(suite_file), "cmd", False, tmp_path / "runs", root=tmp_path)
-    assert report["metric"] == "val/mean@k"
+    assert report["metric"] == "val/mean@k" and report["wall_s_total"] == 20.0  # two jobs of 10 s
     ratio = report["mixes"]["default"]["methods"]["sgpo"]["ratio_vs"]["grpo"]["f90"]
     assert ratio["per_seed_median"]["median"] == pytest.approx(2.0)
     # the seed-mean curves from 0 FLOPs: sgpo's crossing (0.45e12, before its point at 5e11) exact,
@@ -329,3 +329,14 @@ def test_a_key_added_at_its_neutral_value_keeps_finished_jobs_current():
     assert job_key({**now, "selection": {"screen": 2, "refit_prior": True}}) != job_key(old)
     assert job_key({**now, "selection": {"screen": 4, "refit_prior": False}}) != job_key(old)
     assert job_key({"selection": None, "optim": {"lr": 1e-4}}) == job_key({"selection": None, "optim": {"lr": 1e-4}})
+
+
+def test_aa_power_passes_identical_runs_and_fails_runs_of_two_speeds():
+    same = [(np.array([0.0, 1e12, 1e13]), np.array([0.5, 0.6, 0.7]))] * 6
+    out = analysis.aa_power(same, sizes=(2, 3, 4), draws=5, n_boot=20)
+    assert sorted(out) == [2, 3]  # 2 x 4 > 6 runs: no estimate
+    assert out[3] == {"pass_rate": 1.0, "median_width": 0.0, "draws": 5}
+    # two runs 4x slower: at the grid's end (1e13) they are at 0.64, so any group holding one has a
+    # seed-mean curve below the f90 target (0.68) there and never reaches it: every split fails
+    mixed = [(np.array([0.0, s * 1e12, s * 1e13]), np.array([0.5, 0.6, 0.7])) for s in (1, 1, 4, 4)]
+    assert analysis.aa_power(mixed, sizes=(2,), draws=8, n_boot=20)[2]["pass_rate"] == 0.0

@@ -230,3 +230,23 @@ def test_mean_curve_crossing_by_hand():
     assert r["median"] == float("inf") and r["lower_bound"] == pytest.approx(12.0, rel=1e-3) and r["never"] == 0
     r = stats.bootstrap_mean_curve_ratio(fast, slow, 0.5, grid, n_boot=20)
     assert r["median"] == 0.0 and r["never"] == 1 and r["lower_bound"] is None
+
+
+def test_resampled_mean_curve_crossings_equal_the_one_at_a_time_ones():
+    """The vectorised crossings (bootstrap_mean_curve_ratio's) against mean_curve_flops per resample,
+    on rough random curves: reached at the first point, in between (from 0 FLOPs and in log), never,
+    and with a run whose curve ends inside the grid (nan there)."""
+    from sgpo.report import stats
+
+    rng = np.random.default_rng(1)
+    grid = np.concatenate([[0.0], np.logspace(10.7, 12.5, 60)])
+    values = rng.random((6, len(grid))) * 0.4 + 0.3
+    rows = rng.integers(0, 6, (400, 6))
+    with_nan = values.copy()
+    with_nan[2, 50:] = np.nan
+    for vals in (values, with_nan):
+        for target in (0.2, 0.5, 0.6, 0.65, 0.9):
+            fast = stats.mean_curve_flops_resampled(vals, rows, grid, target)
+            slow = np.array([stats.mean_curve_flops(vals[r], grid, target) for r in rows])
+            assert np.array_equal(np.isinf(fast), np.isinf(slow)) and fast[np.isfinite(fast)] == pytest.approx(
+                slow[np.isfinite(slow)], rel=1e-12), target

@@ -5,6 +5,7 @@
     python -m sgpo.bench full  [--benchmarks]  # A/A seeds, then 3 mixes x 5 methods (10 seeds default, 5 others)
     python -m sgpo.bench tune                  # learning rates on val, seeds 0-1
     python -m sgpo.bench dev                   # method development: val curves, seeds 0-1
+    python -m sgpo.bench full --aa-power       # how many seeds the A/A check needs (an estimate)
 
 A suite is conf/bench/<name>.yaml. Each job is a train.py run (conf/experiment/bench.yaml plus the
 job's method, mix, seed); its compact summary goes to benchmarks/runs/<suite>/<mix>/<method>-s<seed>.json
@@ -125,6 +126,28 @@ def report_suite(name: str, command: str, benchmarks: bool, runs_dir: Path, root
     return report
 
 
+def aa_power_suite(name: str, runs_dir: Path, sizes: tuple[int, ...] = (3, 5, 7, 10, 15)) -> dict | None:
+    """The A/A check's estimated pass rate at several seed counts (analysis.aa_power), from every
+    finished GRPO job of the suite's default mix (benchmark and A/A seeds together); printed and
+    written to benchmarks/runs/<suite>/aa_power.json."""
+    suite, summaries = finished_summaries(name, runs_dir)
+    grpo = sorted((s for s in summaries if s["mix"] == "default" and s["method"] == "grpo"), key=lambda s: s["seed"])
+    if len(grpo) < 6:
+        print(f"{suite['name']}: {len(grpo)} finished GRPO jobs on the default mix; the estimate needs at least 6")
+        return None
+    metric = f"{grpo[0]['config']['eval']['splits'][0]}/mean@k"
+    power = analysis.aa_power([analysis.curve(s, metric) for s in grpo], sizes)
+    out = {"runs": len(grpo), "seeds": [s["seed"] for s in grpo], "metric": metric, "fraction": 0.9,
+           "statistic": analysis.STATISTIC, "sizes": power}
+    print(f"A/A pass rate at f90 ({analysis.STATISTIC} ratio), estimated from {len(grpo)} GRPO runs by random "
+          "disjoint splits (an estimate for planning, not the check):")
+    for n, p in power.items():
+        print(f"  {n:2d} seeds per group: passes {p['pass_rate']:.0%} of {p['draws']} splits; "
+              f"median interval width {p['median_width']:.2f} (log2 of hi / lo)")
+    atomic_write_json(runs_dir / suite["name"] / "aa_power.json", json_safe(out))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sgpo.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -132,6 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--benchmarks", action="store_true", help="also write BENCHMARKS.md/json at the repo root")
     parser.add_argument("--report-only", action="store_true", help="run nothing; rebuild the report from the summaries")
     parser.add_argument("--dry-run", action="store_true", help="list the jobs, their state and commands; run nothing")
+    parser.add_argument("--aa-power", action="store_true",
+                        help="run nothing; estimate the A/A check's pass rate at several seed counts from the "
+                             "suite's finished GRPO jobs (benchmarks/runs/<suite>/aa_power.json)")
     parser.add_argument("--max-jobs", type=int, default=None, help="stop after this many jobs (continue later)")
     parser.add_argument("--runs-dir", type=Path, default=RUNS_DIR, help="where job summaries go")
     parser.add_argument("--work-dir", type=Path, default=WORK_DIR, help="where the jobs' run folders go")
@@ -144,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pool: {args.pool_out}: {data['classes']}")
         return 0
     try:
+        if args.aa_power:
+            return 0 if aa_power_suite(args.suite, args.runs_dir) is not None else 1
         failed = 0
         if not args.report_only:
             failed = run_suite(args.suite, args.max_jobs, args.dry_run, args.runs_dir, args.work_dir)

@@ -37,7 +37,6 @@ from sgpo.report import stats
 
 FRACTIONS = {"f50": 0.5, "f75": 0.75, "f90": 0.9}
 STATISTIC = "mean_curve"  # the primary FLOPs-ratio statistic (see the module docstring)
-MEAN_CURVE_BOOT = 2000  # resamples of a seed-mean-curve ratio (each finds two crossings on a 200-point grid)
 METRIC = "test/mean@k"
 CHEAP_BASELINES = ("grpo_skip", "dapo")  # candidates for best_baseline
 
@@ -139,8 +138,7 @@ def ratio_entry(base: dict, method: dict, fraction: str, target: float, n_boot: 
     base, method: {"curves": [(flops, acc)] per seed, "flops_to": {fraction: [per-seed FLOPs]},
     "budgets": [per-seed final FLOPs]}."""
     grid = mean_curve_grid(base["curves"] + method["curves"])
-    out = stats.bootstrap_mean_curve_ratio(base["curves"], method["curves"], target, grid,
-                                           n_boot=min(n_boot, MEAN_CURVE_BOOT))
+    out = stats.bootstrap_mean_curve_ratio(base["curves"], method["curves"], target, grid, n_boot=n_boot)
     per_seed = stats.bootstrap_ratio(base["flops_to"][fraction], method["flops_to"][fraction], n_boot=n_boot,
                                      base_budgets=base["budgets"])
     return dict(out, statistic=STATISTIC, per_seed_median=per_seed)
@@ -273,6 +271,36 @@ def analyse_aa(bench: list[dict[str, Any]], aa: list[dict[str, Any]], metric: st
     return out
 
 
+def aa_power(curves: Sequence[tuple[np.ndarray, np.ndarray]], sizes: Sequence[int], draws: int = 200,
+             n_boot: int = 500, fraction: float = 0.9, seed: int = 0) -> dict[int, dict[str, float]]:
+    """How often the A/A check would pass with ``n`` seeds per group, estimated from R runs of one
+    method (GRPO on the default mix): for each n with 2n <= R, ``draws`` random splits into two
+    disjoint groups of n; each split's targets come from its first group (as in analyse_aa), its
+    seed-mean-curve ratio at ``fraction`` gets a bootstrap interval of ``n_boot`` resamples, and
+    passes as stats.aa_check says. Returns {n: {"pass_rate", "median_width" (of the interval in
+    log2 units, hi / lo), "draws"}}. An estimate: the splits reuse the same R runs, so for 2n close
+    to R they are far from independent; it says how many seeds to plan for, it is not the check."""
+    rng = np.random.default_rng(seed)
+    out: dict[int, dict[str, float]] = {}
+    for n in sizes:
+        if 2 * n > len(curves):
+            continue
+        passed, widths = 0, []
+        for _ in range(draws):
+            order = rng.permutation(len(curves))
+            a, b = [curves[i] for i in order[:n]], [curves[i] for i in order[n:2 * n]]
+            before, _, gain = stats.baseline_gain(a)
+            if gain <= 0:
+                continue
+            r = stats.bootstrap_mean_curve_ratio(a, b, stats.target_for(before, gain, fraction), mean_curve_grid(a + b),
+                                                 n_boot=n_boot, seed=int(rng.integers(2**31)))
+            passed += stats.aa_check(r)[0]
+            lo, hi = r["ci"]
+            widths.append(float(np.log2(hi / lo)) if lo > 0 and np.isfinite(hi) else float("inf"))
+        out[n] = {"pass_rate": passed / draws, "median_width": stats.median(widths) if widths else None, "draws": draws}
+    return out
+
+
 def mean_curve_grid(curves: Sequence[tuple[np.ndarray, np.ndarray]], points: int = 200) -> np.ndarray:
     """[points] log-spaced FLOPs from the runs' smallest first positive evaluation to their smallest
     final FLOPs (the budget every run reached), after a first point at 0 when some run is evaluated
@@ -298,7 +326,8 @@ def analyse(summaries: list[dict[str, Any]], suite: dict[str, Any], metric: str 
                     metric, n_boot)
     ks = sorted({s["config"]["eval"]["k"] for s in summaries if "config" in s})
     return {"suite": suite["name"], "metric": metric, "eval_k": ks[0] if len(ks) == 1 else ks,
-            "fractions": FRACTIONS, "statistic": STATISTIC, "jobs": len(summaries), "aa": aa, "mixes": mixes}
+            "fractions": FRACTIONS, "statistic": STATISTIC, "jobs": len(summaries),
+            "wall_s_total": float(sum(s.get("wall_s") or 0.0 for s in summaries)), "aa": aa, "mixes": mixes}
 
 
 def analyse_tuning(summaries: list[dict[str, Any]], metric: str = "val/mean@k") -> dict[str, Any]:

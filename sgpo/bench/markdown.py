@@ -108,7 +108,9 @@ def render(report: dict[str, Any], suite: dict[str, Any], command: str, made: st
            has_ratio_plot: bool, prefix: str = "") -> str:
     metric = report["metric"]
     lines = [f"# Compute-matched benchmark (`{report['suite']}`)", "",
-             f"- command: `{command}`", f"- made: {made} on {machine}; {report['jobs']} finished jobs",
+             f"- command: `{command}`", f"- made: {made} on {machine}; {report['jobs']} finished jobs"
+             + (f", {report['wall_s_total'] / 3600:.1f} h of job wall time (a copied job counts its first run's)"
+                if report.get("wall_s_total") else ""),
              f"- metric: {metric} (k = {report.get('eval_k')} samples per query at T = 1; each point's standard "
              "error is in the job summaries), evaluated at shared total-FLOPs points",
              f"- seeds: {suite['seeds']} (benchmark)"

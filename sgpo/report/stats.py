@@ -209,6 +209,30 @@ def mean_curve_flops(values: np.ndarray, grid, target: float) -> float:
     return flops_to_reach(np.asarray(grid, dtype=float)[ok], mean[ok], target)
 
 
+def mean_curve_flops_resampled(values: np.ndarray, rows: np.ndarray, grid, target: float) -> np.ndarray:
+    """[B] mean_curve_flops of each resample: ``rows`` [B, n] indexes the runs (rows of ``values``
+    [R, G]) averaged in each. Vectorised over resamples, with flops_to_reach's interpolation on the
+    grid; a resample whose mean curve has a non-finite point goes through mean_curve_flops itself."""
+    grid = np.asarray(grid, dtype=float)
+    means = values[rows].mean(axis=1)  # [B, G]; nan wherever a run in the resample is nan
+    hit = means >= target - TOL
+    first = hit.argmax(axis=1)
+    out = np.full(len(rows), INF)
+    reached = hit.any(axis=1)
+    out[reached & (first == 0)] = grid[0]
+    inner = np.flatnonzero(reached & (first > 0))
+    i = first[inner]
+    a0, a1 = means[inner, i - 1], means[inner, i]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = np.clip((target - a0) / (a1 - a0), 0.0, 1.0)
+        f0, f1 = grid[i - 1], grid[i]
+        log = 10 ** (np.log10(np.where(f0 > 0, f0, 1.0)) + t * (np.log10(f1) - np.log10(np.where(f0 > 0, f0, 1.0))))
+    out[inner] = np.where(f0 == 0, f0 + t * (f1 - f0), log)
+    for b in np.flatnonzero(~np.isfinite(means).all(axis=1)):  # rare: a run's curve ends inside the grid
+        out[b] = mean_curve_flops(values[rows[b]], grid, target)
+    return out
+
+
 def bootstrap_mean_curve_ratio(base_curves, method_curves, target: float, grid, n_boot: int = 10000, seed: int = 0,
                                ci: float = 0.95) -> dict:
     """Baseline / method FLOPs at which each group's seed-mean curve reaches ``target``.
@@ -224,9 +248,8 @@ def bootstrap_mean_curve_ratio(base_curves, method_curves, target: float, grid, 
     """
     gb, gm = curves_on_grid(base_curves, grid), curves_on_grid(method_curves, grid)
     rng = np.random.default_rng(seed)
-    boot = [(mean_curve_flops(gb[rng.integers(0, len(gb), len(gb))], grid, target),
-             mean_curve_flops(gm[rng.integers(0, len(gm), len(gm))], grid, target)) for _ in range(n_boot)]
-    b, m = np.array(boot).T
+    b = mean_curve_flops_resampled(gb, rng.integers(0, len(gb), (n_boot, len(gb))), grid, target)
+    m = mean_curve_flops_resampled(gm, rng.integers(0, len(gm), (n_boot, len(gm))), grid, target)
     fb, fm = mean_curve_flops(gb, grid, target), mean_curve_flops(gm, grid, target)
     lower = float(grid[-1]) / fm if math.isinf(fb) and math.isfinite(fm) and fm > 0 else None
     return {"median": float(_ratio(fb, fm)), "ci": _interval(_ratio(b, m), ci), "base_flops": fb, "method_flops": fm,
