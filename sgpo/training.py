@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 from transformers import AutoConfig, AutoTokenizer
 
 from sgpo.callbacks import Evaluator, StepCheckpoint, StopRules, verify_checkpoint
@@ -56,7 +56,30 @@ def validate(cfg: DictConfig) -> TrainConfig:
     (sgpo.config), then registry names and the data policy. Returns the typed sections."""
     typed_cfg = load_train_config(cfg)
     validate_data_policy(cfg)
+    validate_processes(cfg)
     return typed_cfg
+
+
+def planned_processes(trainer_cfg) -> int | None:
+    """How many training processes a trainer config starts: devices (an int, or a list of device
+    ids) x num_nodes; None when Lightning decides at run time (devices "auto" or -1)."""
+    devices = trainer_cfg.get("devices", 1)
+    if isinstance(devices, str) and devices.strip().isdigit():
+        devices = int(devices)
+    if isinstance(devices, bool) or not isinstance(devices, (int, list, ListConfig)):
+        return None
+    count = len(devices) if isinstance(devices, (list, ListConfig)) else devices
+    return None if count < 0 else count * int(trainer_cfg.get("num_nodes", 1) or 1)
+
+
+def validate_processes(cfg: DictConfig) -> None:
+    """Settings that need one process, refused at start (before profiling) when the trainer plans
+    several; the module checks the real world size again at setup for "auto" device counts."""
+    processes = planned_processes(cfg.trainer)
+    if processes is not None and processes > 1 and OmegaConf.select(cfg, "algo.dynamic_sampling"):
+        raise ValueError(f"algo.dynamic_sampling (DAPO) needs the same number of generation batches on every rank; "
+                         f"it is not supported with several processes yet (trainer.devices x trainer.num_nodes = "
+                         f"{processes}): use trainer.devices=1")
 
 
 def validate_data_policy(cfg: DictConfig) -> None:

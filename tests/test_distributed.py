@@ -75,8 +75,22 @@ def test_ddp_run_crosses_a_refresh_cycle_with_equal_plans_and_weights(tmp_path, 
 
 
 def test_dapo_with_several_processes_is_refused_clearly(tmp_path):
+    """Refused at start from the trainer config, before any profiling or process start."""
     proc = run_cli("train.py", *FAST, "method=dapo", "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2",
                    "trainer.precision=32-true", f"paths.output_dir={tmp_path / 'out'}", f"hydra.run.dir={tmp_path / 'r'}",
                    check=False, timeout=300)
     assert proc.returncode != 0
-    assert "algo.dynamic_sampling (DAPO)" in proc.stdout + proc.stderr
+    assert "algo.dynamic_sampling (DAPO)" in proc.stderr and "trainer.devices x trainer.num_nodes = 2" in proc.stderr
+    assert not (tmp_path / "out" / "profiles").exists(), "refused before profiling"
+
+
+def test_planned_processes_reads_devices_and_nodes():
+    from omegaconf import OmegaConf
+
+    from sgpo.training import planned_processes
+
+    cases = {1: 2, 2: 4, "2": 4, (0, 1): 4, (3,): 2, "auto": None, -1: None}
+    for devices, expected in cases.items():
+        devices = list(devices) if isinstance(devices, tuple) else devices
+        assert planned_processes(OmegaConf.create({"devices": devices, "num_nodes": 2})) == expected, devices
+    assert planned_processes(OmegaConf.create({})) == 1  # Lightning's defaults: one device, one node
