@@ -83,6 +83,10 @@ def test_bench_runs_resumes_and_reports(tmp_path):
     assert mix["methods"]["sgpo_paper"]["ledger"]["profile_share"] > 0
     text = (tmp_path / "BENCHMARKS.md").read_text()
     assert "Where the FLOPs went" in text
+    # the CPU pipeline is deterministic: a finished job run again gives its committed history exactly
+    again = run_cli(*args, "--reproduce", "default/grpo_skip-s10").stdout
+    assert "default/grpo_skip-s10: run again at" in again and "identical evaluation history and ledger" in again
+    assert (work / "reproduce" / "runs" / "e2e" / "default" / "grpo_skip-s10.json").is_file()
     power = run_cli(*args, "--aa-power", check=False)  # two GRPO runs: too few to split for an estimate
     assert power.returncode == 1 and "2 finished GRPO jobs on the default mix; the estimate needs at least 6" in power.stdout
 

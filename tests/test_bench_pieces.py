@@ -340,3 +340,20 @@ def test_aa_power_passes_identical_runs_and_fails_runs_of_two_speeds():
     # seed-mean curve below the f90 target (0.68) there and never reaches it: every split fails
     mixed = [(np.array([0.0, s * 1e12, s * 1e13]), np.array([0.5, 0.6, 0.7])) for s in (1, 1, 4, 4)]
     assert analysis.aa_power(mixed, sizes=(2,), draws=8, n_boot=20)[2]["pass_rate"] == 0.0
+
+
+def test_history_differences_name_the_evaluation_and_key():
+    from sgpo.bench.__main__ import history_differences
+
+    a = job("grpo", 0, [0.0, 1e12], [0.4, 0.5])
+    a["final"]["profile/path"], a["final"]["data/mean_group_size"] = "/here/profiles/x", None
+    b = json.loads(json.dumps(a))
+    b["final"]["profile/path"] = "/elsewhere/profiles/x"  # another checkout: not a difference
+    assert history_differences(a, b) == []
+    b["eval_history"][1]["test/mean@k"] = 0.5001
+    b["final"]["train/stop_reason"] = "end of data"
+    assert history_differences(a, b) == ["evaluation 1: test/mean@k 0.5 against 0.5001",
+                                         "final: train/stop_reason None against 'end of data'"]
+    assert history_differences(a, b, tol=1e-3) == ["final: train/stop_reason None against 'end of data'"]
+    b["eval_history"].pop()
+    assert history_differences(a, b)[0] == "2 evaluations against 1"

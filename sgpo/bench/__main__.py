@@ -6,6 +6,7 @@
     python -m sgpo.bench tune                  # learning rates on val, seeds 0-1
     python -m sgpo.bench dev                   # method development: val curves, seeds 0-1
     python -m sgpo.bench full --aa-power       # how many seeds the A/A check needs (an estimate)
+    python -m sgpo.bench full --reproduce default/grpo-s10   # rerun a finished job, compare with its summary
 
 A suite is conf/bench/<name>.yaml. Each job is a train.py run (conf/experiment/bench.yaml plus the
 job's method, mix, seed); its compact summary goes to benchmarks/runs/<suite>/<mix>/<method>-s<seed>.json
@@ -148,6 +149,47 @@ def aa_power_suite(name: str, runs_dir: Path, sizes: tuple[int, ...] = (3, 5, 7,
     return out
 
 
+def history_differences(a: dict, b: dict, tol: float = 0.0) -> list[str]:
+    """Where two summaries of one job differ: each evaluation's numbers (FLOPs, metrics, ledger) and
+    the final ones, beyond ``tol`` (absolute); paths (which name the folder a job ran in) are left out."""
+    diffs = []
+    if len(a["eval_history"]) != len(b["eval_history"]):
+        diffs.append(f"{len(a['eval_history'])} evaluations against {len(b['eval_history'])}")
+    pairs = list(zip(a["eval_history"], b["eval_history"])) + [(a["final"], b["final"])]
+    for i, (x, y) in enumerate(pairs):
+        where = "final" if i == len(pairs) - 1 else f"evaluation {i}"
+        for key in sorted(set(x) | set(y)):
+            u, v = x.get(key), y.get(key)
+            if isinstance(u, (int, float)) and isinstance(v, (int, float)) and not isinstance(u, bool):
+                if abs(float(u) - float(v)) > tol and not (u != u and v != v):  # nan == nan here
+                    diffs.append(f"{where}: {key} {u!r} against {v!r}")
+            elif not key.endswith("/path") and u != v:  # a path names the folder it ran in
+                diffs.append(f"{where}: {key} {u!r} against {v!r}")
+    return diffs
+
+
+def reproduce(name: str, label: str, runs_dir: Path, work_dir: Path) -> int:
+    """Run one finished job again (scratch summary under ``work_dir``) and compare it with its
+    committed summary: on the CPU the pipeline is deterministic, so any difference says the code (or
+    the machine's numerics) changed what the job computes. 0 when identical, 1 otherwise."""
+    suite = load_suite(name)
+    jobs = {job.label: job for job in jobs_of(suite)}
+    if label not in jobs:
+        raise ValueError(f"--reproduce {label!r}: no such job in {suite['name']} (e.g. {next(iter(jobs))})")
+    job = jobs[label]
+    committed_path = job.summary_path(runs_dir)
+    if not committed_path.is_file():
+        raise ValueError(f"--reproduce {label}: {committed_path} does not exist (run the job first)")
+    committed = json.loads(committed_path.read_text())
+    again = run_job(job, suite, work_dir / "reproduce" / "runs", work_dir / "reproduce")
+    diffs = history_differences(committed, again)
+    print(f"{label}: run again at {again['git_commit']} (committed at {committed.get('git_commit')}): "
+          + ("identical evaluation history and ledger" if not diffs else f"{len(diffs)} differences"))
+    for d in diffs[:20]:
+        print("  " + d)
+    return 1 if diffs else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sgpo.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -155,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--benchmarks", action="store_true", help="also write BENCHMARKS.md/json at the repo root")
     parser.add_argument("--report-only", action="store_true", help="run nothing; rebuild the report from the summaries")
     parser.add_argument("--dry-run", action="store_true", help="list the jobs, their state and commands; run nothing")
+    parser.add_argument("--reproduce", metavar="MIX/METHOD-sSEED", default=None,
+                        help="run this finished job again in --work-dir and compare it with its committed summary")
     parser.add_argument("--aa-power", action="store_true",
                         help="run nothing; estimate the A/A check's pass rate at several seed counts from the "
                              "suite's finished GRPO jobs (benchmarks/runs/<suite>/aa_power.json)")
@@ -170,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pool: {args.pool_out}: {data['classes']}")
         return 0
     try:
+        if args.reproduce:
+            return reproduce(args.suite, args.reproduce, args.runs_dir, args.work_dir)
         if args.aa_power:
             return 0 if aa_power_suite(args.suite, args.runs_dir) is not None else 1
         failed = 0
