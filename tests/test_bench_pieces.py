@@ -349,6 +349,7 @@ def test_history_differences_name_the_evaluation_and_key():
     a["final"]["profile/path"], a["final"]["data/mean_group_size"] = "/here/profiles/x", None
     b = json.loads(json.dumps(a))
     b["final"]["profile/path"] = "/elsewhere/profiles/x"  # another checkout: not a difference
+    a["final"]["wall_s"], b["final"]["wall_s"] = 34.3, 35.1  # nor another clock
     assert history_differences(a, b) == []
     b["eval_history"][1]["test/mean@k"] = 0.5001
     b["final"]["train/stop_reason"] = "end of data"

@@ -149,16 +149,20 @@ def aa_power_suite(name: str, runs_dir: Path, sizes: tuple[int, ...] = (3, 5, 7,
     return out
 
 
+UNCOMPARED = {"wall_s"}  # seconds on the clock: never equal twice
+
+
 def history_differences(a: dict, b: dict, tol: float = 0.0) -> list[str]:
     """Where two summaries of one job differ: each evaluation's numbers (FLOPs, metrics, ledger) and
-    the final ones, beyond ``tol`` (absolute); paths (which name the folder a job ran in) are left out."""
+    the final ones, beyond ``tol`` (absolute); wall time and paths (which name the folder a job ran
+    in) are left out."""
     diffs = []
     if len(a["eval_history"]) != len(b["eval_history"]):
         diffs.append(f"{len(a['eval_history'])} evaluations against {len(b['eval_history'])}")
     pairs = list(zip(a["eval_history"], b["eval_history"])) + [(a["final"], b["final"])]
     for i, (x, y) in enumerate(pairs):
         where = "final" if i == len(pairs) - 1 else f"evaluation {i}"
-        for key in sorted(set(x) | set(y)):
+        for key in sorted((set(x) | set(y)) - UNCOMPARED):
             u, v = x.get(key), y.get(key)
             if isinstance(u, (int, float)) and isinstance(v, (int, float)) and not isinstance(u, bool):
                 if abs(float(u) - float(v)) > tol and not (u != u and v != v):  # nan == nan here
