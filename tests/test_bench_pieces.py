@@ -91,10 +91,13 @@ def test_shipped_suites_list_their_jobs():
     assert len(quick) == 18 and {j.mix for j in quick} == {"default"} and {j.seed for j in quick} == {10, 11, 12}
     assert [j.method for j in quick[:6]] == methods  # seed by seed
     assert len(full) == 10 + 5 * 10 + 2 * 5 * 5 and "sgpo_refresh" not in {j.method for j in full}
-    # the A/A seeds first, then the default mix's 10 seeds, then the other mixes' 5
+    # the A/A seeds first, then rounds: the i-th seed of every mix (default, easy, hard) method by
+    # method; once easy and hard run out of seeds (5), the default mix's last 5 seeds alone
     assert [(j.mix, j.method, j.seed) for j in full[:10]] == [("default", "grpo", s) for s in range(20, 30)]
-    assert {j.mix for j in full[10:60]} == {"default"} and {j.seed for j in full[10:60]} == set(range(10, 20))
-    assert [j.mix for j in full[60::25]] == ["easy", "hard"] and {j.seed for j in full[60:]} == set(range(10, 15))
+    rounds = [(j.mix, j.seed) for j in full[10::5]]
+    assert rounds[:6] == [("default", 10), ("easy", 10), ("hard", 10), ("default", 11), ("easy", 11), ("hard", 11)]
+    assert rounds[15:] == [("default", s) for s in range(15, 20)]
+    assert [j.method for j in full[10:20]] == ["grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo"] * 2
     assert len(tune) == 6 * 4 * 2 and {j.seed for j in tune} == {0, 1}
     job = Job("full", "easy", "dapo", 12)
     assert job_overrides(job, load_suite("full")) == ["experiment=bench", "method=dapo", "task=arithmetic_easy", "seed=12"]

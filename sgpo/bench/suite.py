@@ -73,14 +73,18 @@ def seeds_of(suite: dict[str, Any], mix: str) -> list[int]:
 
 def jobs_of(suite: dict[str, Any]) -> list[Job]:
     """Every job of the suite, in run order: the A/A seeds first (GRPO on the default mix: the check
-    on the instrument itself decides whether the rest can resolve anything), then mix by mix (as
-    listed), seed by seed (seeds_of), method by method (so a stopped run leaves whole seeds of every
-    method rather than every seed of a few methods)."""
+    on the instrument itself decides whether the rest can resolve anything), then in rounds: the
+    i-th seed of every mix (mixes as listed, each with its own seeds_of), method by method, then
+    the (i+1)-th. A stopped run so leaves whole seeds of every method and the same number of seeds
+    on every mix that has that many, rather than every seed of one mix and none of the next."""
     lrs = suite.get("lrs") or [None]
     jobs = [Job(suite["name"], "default", "grpo", seed) for seed in suite["aa_seeds"]]
-    for mix in suite["mixes"]:
-        jobs += [Job(suite["name"], mix, method, seed, lr)
-                 for seed in seeds_of(suite, mix) for method in suite["methods"] for lr in lrs]
+    seeds = {mix: seeds_of(suite, mix) for mix in suite["mixes"]}
+    for i in range(max(len(s) for s in seeds.values())):
+        for mix in suite["mixes"]:
+            if i < len(seeds[mix]):
+                jobs += [Job(suite["name"], mix, method, seeds[mix][i], lr)
+                         for method in suite["methods"] for lr in lrs]
     return jobs
 
 
