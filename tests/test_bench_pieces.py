@@ -9,6 +9,7 @@ import pytest
 
 from sgpo.bench import analysis
 from sgpo.bench.markdown import mix_section, ratio_text
+from sgpo.bench.plots import plot_ratio_vs_share, ratio_points
 from sgpo.bench.suite import Job, job_overrides, jobs_of, load_suite
 from sgpo.tasks.arithmetic import ArithmeticTask
 from sgpo.tasks.base import Query
@@ -361,3 +362,19 @@ def test_history_differences_name_the_evaluation_and_key():
     assert history_differences(a, b, tol=1e-3) == ["final: train/stop_reason None against 'end of data'"]
     b["eval_history"].pop()
     assert history_differences(a, b)[0] == "2 evaluations against 1"
+
+
+def test_ratio_plot_points_clip_intervals_that_lie_on_one_side_of_the_ratio(tmp_path):
+    def entry(median, ci):
+        return {"ratio_vs": {"grpo": {"f90": {"median": median, "ci": ci}}}}
+
+    report = {"mixes": {
+        "hard": {"grpo_zero_adv_share": 0.8, "methods": {"sgpo": entry(1.2, [1.3, 1.5])}},  # ratio below its interval
+        "default": {"grpo_zero_adv_share": 0.5, "methods": {"sgpo": entry(1.5, [1.0, 2.5]), "dapo": entry(None, [None, None])}},
+        "easy": {"grpo_zero_adv_share": None, "methods": {"sgpo": entry(3.0, [2.0, 4.0])}},  # no share: left out
+    }}
+    points = ratio_points(report)
+    assert list(points) == ["sgpo"]  # dapo has no ratio
+    np.testing.assert_allclose(points["sgpo"], [[0.5, 1.5, 0.5, 1.0], [0.8, 1.2, 0.0, 0.3]])  # sorted by share
+    assert plot_ratio_vs_share(report, tmp_path / "r.png")  # matplotlib refuses negative error bars
+    assert not plot_ratio_vs_share({"mixes": {"easy": report["mixes"]["easy"]}}, tmp_path / "none.png")

@@ -11,10 +11,10 @@ from sgpo.report.stats import (
     acc_at,
     auc_log_flops,
     baseline_gain,
-    best_baseline,
     bootstrap_diff,
     bootstrap_median,
     bootstrap_ratio,
+    curves_mean_flops,
     flops_to_reach,
     json_safe,
     target_for,
@@ -135,9 +135,13 @@ def test_aa_intervals_cover_one_in_most_synthetic_repetitions():
     assert covered >= 90
 
 
-def test_best_baseline_is_the_one_with_the_smaller_median():
-    assert best_baseline({"grpo_skip": [2e12, 3e12, 4e12], "dapo": [1e12, 2e12, INF]}) == "dapo"
-    assert best_baseline({"grpo_skip": [INF, INF, INF], "dapo": [1e12, INF, INF]}) == "grpo_skip"  # tie: first
+def test_curves_mean_flops_averages_the_runs_on_the_grid_before_the_crossing():
+    curves = [([1e10, 1e11, 1e12], [0.2, 0.4, 0.6]), ([1e10, 1e11, 1e12], [0.2, 0.2, 0.4])]
+    grid = [1e9, 1e10, 1e11, 1e12]  # 1e9: before either run's first evaluation, its first value holds
+    # mean curve 0.2, 0.2, 0.3, 0.5: 0.4 is halfway from 0.3 to 0.5, so halfway from 11 to 12 in log10
+    assert curves_mean_flops(curves, grid, 0.4) == pytest.approx(10 ** 11.5)
+    assert curves_mean_flops(curves, grid, 0.2) == 1e9
+    assert curves_mean_flops(curves, grid, 0.55) == INF  # the mean never gets there (one run alone does)
 
 
 # --- accuracy bootstrap ---------------------------------------------------------------------------

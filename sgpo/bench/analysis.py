@@ -188,8 +188,7 @@ def analyse_mix(jobs: list[dict[str, Any]], methods: Sequence[str], baselines: S
             "seeds": sorted(j["seed"] for j in js),
             "lr": sorted({j["config"]["optim"]["lr"] for j in js if "config" in j}),
             "flops_to": {f: {"median": stats.median(v), "per_seed": v,
-                             "mean_curve": stats.mean_curve_flops(stats.curves_on_grid(p["curves"], mix_grid),
-                                                                  mix_grid, targets[f])}
+                             "mean_curve": stats.curves_mean_flops(p["curves"], mix_grid, targets[f])}
                          for f, v in p["flops_to"].items()},
             "final": stats.bootstrap_median(p["final"], n_boot=n_boot),
             "at_equal_compute": stats.bootstrap_median(p["at_equal"], n_boot=n_boot),
@@ -224,7 +223,7 @@ def cheapest_baseline(curves_by_baseline: dict[str, list[tuple[np.ndarray, np.nd
     """The baseline whose seed-mean curve reaches ``target`` at the fewest FLOPs, every baseline's
     mean curve on one grid (mean_curve_grid of all their runs); ties (all never) go to the first."""
     grid = mean_curve_grid([c for cs in curves_by_baseline.values() for c in cs])
-    cost = {b: stats.mean_curve_flops(stats.curves_on_grid(cs, grid), grid, target) for b, cs in curves_by_baseline.items()}
+    cost = {b: stats.curves_mean_flops(cs, grid, target) for b, cs in curves_by_baseline.items()}
     return min(cost, key=lambda b: cost[b])
 
 

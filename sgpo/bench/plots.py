@@ -42,9 +42,11 @@ def plot_curves(jobs: list[dict[str, Any]], metric: str, path: Path, title: str,
     finish(fig, ax, path)
 
 
-def plot_ratio_vs_share(report: dict[str, Any], path: Path, fraction: str = "f90", baseline: str = "grpo") -> bool:
-    """FLOPs ratio to ``baseline`` at ``fraction`` (seed-mean-curve ratio, 95% interval) against GRPO's zero-advantage
-    share, one line per method over the mixes. False (nothing drawn) when no mix has both numbers."""
+def ratio_points(report: dict[str, Any], fraction: str = "f90", baseline: str = "grpo") -> dict[str, np.ndarray]:
+    """Per method, [P, 4] rows (GRPO's zero-advantage share, ratio, lower error, upper error) over the
+    mixes that have both numbers, sorted by share: the ratio is the seed-mean-curve ratio to
+    ``baseline`` at ``fraction``, the errors its distances to the 95% interval's ends (0 where the
+    interval is unknown or, as a percentile interval may, lies on one side of the ratio)."""
     points: dict[str, list[tuple[float, float, float, float]]] = {}
     for mix in report["mixes"].values():
         share = mix.get("grpo_zero_adv_share")
@@ -53,15 +55,22 @@ def plot_ratio_vs_share(report: dict[str, Any], path: Path, fraction: str = "f90
             if share is None or r is None or r["median"] is None or not np.isfinite(r["median"]) or r["median"] == 0:
                 continue
             lo, hi = (x if x is not None and np.isfinite(x) else np.nan for x in r["ci"])
-            points.setdefault(method, []).append((share, r["median"], lo, hi))
+            y = r["median"]
+            points.setdefault(method, []).append((share, y, max(0.0, np.nan_to_num(y - lo)), max(0.0, np.nan_to_num(hi - y))))
+    return {method: np.array(sorted(pts)) for method, pts in points.items()}
+
+
+def plot_ratio_vs_share(report: dict[str, Any], path: Path, fraction: str = "f90", baseline: str = "grpo") -> bool:
+    """FLOPs ratio to ``baseline`` at ``fraction`` (seed-mean-curve ratio, 95% interval) against GRPO's zero-advantage
+    share, one line per method over the mixes (ratio_points). False (nothing drawn) when no mix has both numbers."""
+    points = ratio_points(report, fraction, baseline)
     if not points:
         return False
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.5, 4), dpi=110)
     for method, pts in sorted(points.items()):
-        pts.sort()
-        x, y, lo, hi = map(np.array, zip(*pts))
-        ax.errorbar(x, y, yerr=[np.nan_to_num(y - lo), np.nan_to_num(hi - y)], marker="o", capsize=3, label=method)
+        x, y, below, above = pts.T
+        ax.errorbar(x, y, yerr=[below, above], marker="o", capsize=3, label=method)
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_xlabel("GRPO's zero-advantage share at G = 8 before training")
     ax.set_ylabel(f"FLOPs ratio {baseline} / method at {fraction} (> 1: cheaper)")

@@ -209,6 +209,12 @@ def mean_curve_flops(values: np.ndarray, grid, target: float) -> float:
     return flops_to_reach(np.asarray(grid, dtype=float)[ok], mean[ok], target)
 
 
+def curves_mean_flops(curves, grid, target: float) -> float:
+    """mean_curve_flops of raw (flops, acc) runs: put them on ``grid`` [G] (curves_on_grid), then
+    find where their mean first reaches ``target``."""
+    return mean_curve_flops(curves_on_grid(curves, grid), grid, target)
+
+
 def mean_curve_flops_resampled(values: np.ndarray, rows: np.ndarray, grid, target: float) -> np.ndarray:
     """[B] mean_curve_flops of each resample: ``rows`` [B, n] indexes the runs (rows of ``values``
     [R, G]) averaged in each. Vectorised over resamples, with flops_to_reach's interpolation on the
@@ -254,13 +260,6 @@ def bootstrap_mean_curve_ratio(base_curves, method_curves, target: float, grid, 
     lower = float(grid[-1]) / fm if math.isinf(fb) and math.isfinite(fm) and fm > 0 else None
     return {"median": float(_ratio(fb, fm)), "ci": _interval(_ratio(b, m), ci), "base_flops": fb, "method_flops": fm,
             "never": int(math.isinf(fm)), "lower_bound": lower}
-
-
-def best_baseline(flops_by_baseline: dict[str, Sequence[float]]) -> str:
-    """The cheapest baseline at a fraction: the name whose per-seed FLOPs-to-target have the smallest
-    median (ties, including all-inf, go to the first in dict order). Compare a method against it with
-    bootstrap_ratio(flops_by_baseline[name], ...), i.e. with that baseline's own seeds."""
-    return min(flops_by_baseline, key=lambda k: float(_medians(np.asarray(flops_by_baseline[k], dtype=float))))
 
 
 def aa_check(ratio: dict, band: tuple[float, float] = (0.8, 1.25)) -> tuple[bool, str]:
