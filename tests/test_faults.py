@@ -1,4 +1,4 @@
-"""Faults: kills at chosen and random points, damaged caches and checkpoints, a full disk, and
+"""Faults: kills at chosen points, damaged caches and checkpoints, a full disk, and
 degenerate batches. Nothing that was written before a fault is ever lost or silently trusted."""
 
 from __future__ import annotations
@@ -7,12 +7,10 @@ import csv
 import errno
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ from conftest import REPO, last_line, run_cli
 
 from sgpo.io import atomic_write_json, file_sha256
 
-PROFILE = ["profile.max_queries=256", "profile.chunk_queries=32"]  # 8 chunks
+PROFILE = ["profile.max_queries=128", "profile.chunk_queries=16"]  # 8 chunks
 
 
 def profile_folder(stdout: str) -> Path:
@@ -70,24 +68,6 @@ def test_profile_killed_at_five_chosen_points_resumes_to_the_identical_cache(tmp
             assert not (folder / "meta.json").exists(), f"{point}: an unfinished profile must not look complete"
     resumed = run_cli("profile.py", *PROFILE, out)
     folder = profile_folder(resumed.stdout)
-    assert_same_cache(folder, reference)
-
-
-@pytest.mark.slow
-def test_profile_killed_at_random_times_resumes_to_the_identical_cache(tmp_path, reference):
-    rng = random.Random(7)
-    out = f"paths.output_dir={tmp_path}"
-    kills = 0
-    for _ in range(3):
-        proc = subprocess.Popen([sys.executable, "profile.py", *PROFILE, out], cwd=REPO,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
-        time.sleep(rng.uniform(2.0, 9.0))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
-        proc.wait()
-    assert kills >= 1, "every run finished before its kill: the delays are too long for this machine"
-    folder = profile_folder(run_cli("profile.py", *PROFILE, out).stdout)
     assert_same_cache(folder, reference)
 
 
@@ -185,18 +165,21 @@ def test_full_disk_while_checkpointing_keeps_the_last_checkpoint(tmp_path):
 
 TRAIN = ["profile.max_queries=128", "profile.chunk_queries=64", "eval.max_queries=32", "eval.k=2",
          "data.rollouts_per_step=64", "train.max_steps=4", "eval.every_n_steps=0", "checkpoint.every_n_steps=2"]
+# GRPO here: its static data path is resumed after a SIGKILL; sgpo's posterior and walk are resumed
+# (step by step) in test_train_e2e.py::test_checkpoint_resume_matches_uninterrupted_run
 
 
 @pytest.mark.slow
 def test_training_killed_after_a_checkpoint_resumes_and_matches(tmp_path):
     killed, full = tmp_path / "killed", tmp_path / "full"
-    crash_run("train.py", *TRAIN, f"paths.output_dir={tmp_path / 'out'}", f"paths.run_dir={killed}",
+    crash_run("train.py", *TRAIN, "method=grpo", f"paths.output_dir={tmp_path / 'out'}", f"paths.run_dir={killed}",
               point="train:checkpoint:2")
     ckpt = killed / "checkpoints" / "last.ckpt"
     assert ckpt.is_file() and (killed / "checkpoints" / "last.ckpt.sha256").is_file()
     assert not (killed / "metrics.json").exists()
-    run_cli("train.py", *TRAIN, f"paths.output_dir={tmp_path / 'out'}", f"paths.run_dir={killed}", f"ckpt_path={ckpt}")
-    run_cli("train.py", *TRAIN, f"paths.output_dir={tmp_path / 'out'}", f"paths.run_dir={full}")
+    run_cli("train.py", *TRAIN, "method=grpo", f"paths.output_dir={tmp_path / 'out'}", f"paths.run_dir={killed}",
+            f"ckpt_path={ckpt}")
+    run_cli("train.py", *TRAIN, "method=grpo", f"paths.output_dir={tmp_path / 'out'}", f"paths.run_dir={full}")
     a, b = (json.loads((d / "metrics.json").read_text()) for d in (killed, full))
     assert a["train/steps"] == b["train/steps"] == 4
     for key in ("compute/total_flops", "compute/rollout_flops", "compute/train_flops", "test/pass@1"):
