@@ -38,6 +38,14 @@ from sgpo.tasks.base import Query, Task
 log = logging.getLogger(__name__)
 
 
+def dynamic_sampling_refusal(processes: str) -> ValueError:
+    """The error for DAPO's dynamic sampling with several processes (``processes`` says how many and
+    from what), raised at start from the trainer config (sgpo.training) and at setup from the real
+    world size (for device counts Lightning decides at run time)."""
+    return ValueError(f"algo.dynamic_sampling (DAPO) needs the same number of generation batches on every rank; "
+                      f"it is not supported with several processes yet ({processes}): use trainer.devices=1")
+
+
 class SGPOModule(pl.LightningModule):
     """policy: the causal LM trained; reference: the frozen initial policy (only with a KL term).
 
@@ -93,8 +101,7 @@ class SGPOModule(pl.LightningModule):
         if datamodule is not None and getattr(datamodule, "sampler", None) is not None:
             self.sampler = datamodule.sampler
         if self.world_size > 1 and self.algo.dynamic_sampling:
-            raise ValueError("algo.dynamic_sampling (DAPO) needs the same number of generation batches on every rank; "
-                             "it is not supported with several processes yet: use trainer.devices=1")
+            raise dynamic_sampling_refusal(f"world size = {self.world_size}")
         self.ledger.reduce = self._global_sum if self.world_size > 1 else None
 
     @property

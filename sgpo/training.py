@@ -32,7 +32,7 @@ from sgpo.flops import ModelShape
 from sgpo.io import atomic_write_json
 from sgpo.loggers import build_loggers, log_data_summary
 from sgpo.models import load_policy, prepare_model, weights_fingerprint
-from sgpo.module import SGPOModule
+from sgpo.module import SGPOModule, dynamic_sampling_refusal
 from sgpo.profiling.runner import get_profile
 from sgpo.profiling.store import DifficultyProfile
 from sgpo.progress import RunProgressBar, quiet_known_noise
@@ -77,9 +77,7 @@ def validate_processes(cfg: DictConfig) -> None:
     several; the module checks the real world size again at setup for "auto" device counts."""
     processes = planned_processes(cfg.trainer)
     if processes is not None and processes > 1 and OmegaConf.select(cfg, "algo.dynamic_sampling"):
-        raise ValueError(f"algo.dynamic_sampling (DAPO) needs the same number of generation batches on every rank; "
-                         f"it is not supported with several processes yet (trainer.devices x trainer.num_nodes = "
-                         f"{processes}): use trainer.devices=1")
+        raise dynamic_sampling_refusal(f"trainer.devices x trainer.num_nodes = {processes}")
 
 
 def validate_data_policy(cfg: DictConfig) -> None:
