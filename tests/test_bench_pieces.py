@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import numpy as np
@@ -13,7 +14,7 @@ from sgpo.bench.plots import plot_ratio_vs_share, ratio_points
 from sgpo.bench.suite import Job, job_overrides, jobs_of, load_suite
 from sgpo.tasks.arithmetic import ArithmeticTask
 from sgpo.tasks.base import Query
-from sgpo.tasks.difficulty_pool import class_counts, draw_by_difficulty, load_pool_file
+from sgpo.tasks.difficulty_pool import class_counts, class_of, draw_by_difficulty, load_pool_file
 
 # --- difficulty mixes ------------------------------------------------------------------------------
 
@@ -62,6 +63,31 @@ def test_pool_file_errors_name_the_file_and_the_fix(tmp_path):
         load_pool_file(bad)
     bad.write_text(json.dumps({"counts": {"a": [1, 2], "b": [0, 8]}}))
     assert load_pool_file(bad) == {"a": (1, 2), "b": (0, 8)}
+    packed = tmp_path / "pool.json.gz"
+    packed.write_bytes(gzip.compress(bad.read_bytes()))
+    assert load_pool_file(packed) == {"a": (1, 2), "b": (0, 8)}
+    packed.write_bytes(gzip.compress(bad.read_bytes())[:-6])  # cut short
+    with pytest.raises(ValueError, match="pool.json.gz: not a selection profile"):
+        load_pool_file(packed)
+
+
+@pytest.mark.parametrize("preset, size, shares", [("arithmetic_easy", 168, {"trivial": 0.95, "mixed": 0.05}),
+                                                  ("arithmetic_hard", 2048, {"mixed": 0.1, "unsolvable": 0.9})])
+def test_shipped_mixes_draw_their_shares_from_the_committed_pool_files(preset, size, shares):
+    """The easy and hard presets build from the repository alone: train queries whose classes by the
+    committed selection profile are the preset's shares."""
+    from hydra import compose, initialize_config_dir
+
+    import sgpo
+    from sgpo.tasks import build_task
+
+    with initialize_config_dir(config_dir=str(sgpo.ROOT_DIR / "conf"), version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[f"task={preset}"])
+    train = build_task(cfg.task).split("train")
+    counts = load_pool_file(cfg.task.pool.file)
+    got = {c: sum(class_of(*counts[q.id]) == c for q in train) for c in ("trivial", "mixed", "unsolvable")}
+    assert len(train) == size and got == class_counts(shares, size)
+    assert all(counts[q.id][1] >= 32 for q in train if class_of(*counts[q.id]) != "mixed"), "extremes are confirmed"
 
 
 def test_a_mix_changes_train_only(tmp_path):

@@ -1,6 +1,8 @@
 """The compute-matched benchmark: run a suite's jobs (resumable), then its report.
 
     python -m sgpo.bench pool                  # the selection profile of the easy/hard mixes (once)
+    python -m sgpo.bench pool --candidates 196608 --confirm-classes trivial --pool-out F.json.gz
+                                               # more candidates, only those solved k of k confirmed
     python -m sgpo.bench quick [--benchmarks]  # default mix, 5 methods x 3 seeds
     python -m sgpo.bench full  [--benchmarks]  # A/A seeds, then 3 mixes x 5 methods (10 seeds default, 5 others)
     python -m sgpo.bench tune                  # learning rates on val, seeds 0-1
@@ -210,11 +212,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-dir", type=Path, default=RUNS_DIR, help="where job summaries go")
     parser.add_argument("--work-dir", type=Path, default=WORK_DIR, help="where the jobs' run folders go")
     parser.add_argument("--root", type=Path, default=sgpo.ROOT_DIR, help="where --benchmarks writes BENCHMARKS.md/json")
-    parser.add_argument("--pool-out", type=Path, default=DEFAULT_OUT, help="pool: the selection profile file")
+    parser.add_argument("--pool-out", type=Path, default=DEFAULT_OUT,
+                        help="pool: the selection profile file (a name ending in .json.gz is written gzipped)")
+    parser.add_argument("--candidates", type=int, default=8192, help="pool: train problems to profile")
+    parser.add_argument("--confirm-classes", nargs="+", default=["trivial", "unsolvable"],
+                        choices=["trivial", "unsolvable"],
+                        help="pool: which extremes of the first pass get the confirming samples")
     args = parser.parse_args(argv)
     command = "python -m sgpo.bench " + " ".join(argv if argv is not None else sys.argv[1:])
     if args.suite == "pool":
-        data = make_pool(out=args.pool_out)
+        data = make_pool(candidates=args.candidates, out=args.pool_out,
+                         confirm_classes=tuple(args.confirm_classes))
         print(f"pool: {args.pool_out}: {data['classes']}")
         return 0
     try:

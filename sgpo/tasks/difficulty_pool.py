@@ -7,13 +7,14 @@ class; the train split takes that many candidates of each class, each class's pi
 under a seed, and keeps them in candidate order.
 
 The selection profile lives in a small JSON file (``python -m sgpo.bench pool`` writes it under
-``benchmarks/pools/``), so a mix is rebuilt from the repository alone:
+``benchmarks/pools/``, plain or gzipped), so a mix is rebuilt from the repository alone:
 ``{"counts": {query_id: [successes, samples], ...}, ...provenance}``. Candidates may have different
 sample counts: the pool confirms the extremes of a first pass with more samples.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import random
 from collections.abc import Mapping, Sequence
@@ -30,9 +31,10 @@ def load_pool_file(path: str | Path) -> dict[str, tuple[int, int]]:
     if not path.is_file():
         raise FileNotFoundError(f"task.pool.file={path}: no such file (python -m sgpo.bench pool writes it)")
     try:
-        data = json.loads(path.read_text())
+        raw = path.read_bytes()
+        data = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)  # .json or .json.gz
         counts = {str(q): (int(s), int(n)) for q, (s, n) in data["counts"].items()}
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except (ValueError, KeyError, TypeError, AttributeError, OSError, EOFError) as exc:
         raise ValueError(f"task.pool.file={path}: not a selection profile ({exc}); "
                          "expected {\"counts\": {query_id: [successes, samples]}}") from exc
     bad = [q for q, (s, n) in counts.items() if not (n >= 1 and 0 <= s <= n)]
