@@ -126,3 +126,6 @@ def test_a_changed_config_makes_a_finished_job_stale(tmp_path):
     easy = resolved_config(job_overrides(Job("quick", "easy", "grpo", 10), dict(suite, mixes=["easy"])))
     assert easy["task"]["pool"]["file"].startswith("<repo>/benchmarks/pools/")  # no checkout path in the digest
     assert len(easy["task"]["pool"]["file_sha256"]) == 16  # a remade pool file makes the mix's jobs stale
+    easy["task"]["pool"]["shares"]["trivial"] = 0.0  # callers may change what they get (the compose is cached)
+    again = resolved_config(job_overrides(Job("quick", "easy", "grpo", 10), dict(suite, mixes=["easy"])))
+    assert again["task"]["pool"]["shares"]["trivial"] == 0.95 and again == dict(easy, task=again["task"])

@@ -8,6 +8,7 @@ them as they come and the report can be rebuilt, and the run continued, from the
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -37,18 +38,29 @@ HISTORY_KEYS = ("compute/total_flops", "train/steps", "eval/checkpoint_flops", "
 
 def resolved_config(overrides: Sequence[str]) -> dict[str, Any]:
     """train.py's config for these overrides, resolved; the checkout's location is written ``<repo>``
-    and ``paths`` left out, so a summary made in another clone has the same digest."""
+    and ``paths`` left out, so a summary made in another clone has the same digest. A fresh copy
+    on every call."""
+    out = json.loads(_composed(tuple(overrides), str(sgpo.ROOT_DIR)))
+    pool = (out.get("task") or {}).get("pool")
+    file = pool and Path(pool["file"].replace("<repo>", str(sgpo.ROOT_DIR)))
+    if file and file.is_file():  # a remade selection profile makes the mix's jobs stale
+        pool["file_sha256"] = hashlib.sha256(file.read_bytes()).hexdigest()[:16]
+    return out
+
+
+@functools.cache
+def _composed(overrides: tuple[str, ...], root: str) -> str:
+    """The composed config as JSON text, paths written ``<repo>``. Cached: a Hydra compose takes
+    about 0.35 s, and one ``python -m sgpo.bench`` call asks for each of its ~110 jobs' configs
+    twice (which jobs are finished, then the report)."""
     try:
-        with initialize_config_dir(config_dir=str(sgpo.ROOT_DIR / "conf"), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(Path(root) / "conf"), version_base="1.3"):
             cfg = compose(config_name="train", overrides=list(overrides))
         out = OmegaConf.to_container(cfg, resolve=True)
     except (HydraException, OmegaConfBaseException) as exc:  # a bad override in a suite file: say which
         raise ValueError(f"train.py {' '.join(overrides)}: {str(exc).splitlines()[0]}") from exc
     out.pop("paths", None)
-    pool = (out.get("task") or {}).get("pool")
-    if pool and Path(pool["file"]).is_file():  # a remade selection profile makes the mix's jobs stale
-        pool["file_sha256"] = hashlib.sha256(Path(pool["file"]).read_bytes()).hexdigest()[:16]
-    return json.loads(json.dumps(out).replace(str(sgpo.ROOT_DIR), "<repo>"))
+    return json.dumps(out).replace(root, "<repo>")
 
 
 # Config keys added after summaries were made, with the value that keeps the old behaviour: at that
