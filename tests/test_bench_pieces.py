@@ -14,7 +14,7 @@ from sgpo.bench.plots import plot_ratio_vs_share, ratio_points
 from sgpo.bench.suite import Job, job_overrides, jobs_of, load_suite
 from sgpo.tasks.arithmetic import ArithmeticTask
 from sgpo.tasks.base import Query
-from sgpo.tasks.difficulty_pool import class_counts, class_of, draw_by_difficulty, load_pool_file
+from sgpo.tasks.difficulty_pool import CLASSES, class_counts, class_of, draw_by_difficulty, load_pool_file
 
 # --- difficulty mixes ------------------------------------------------------------------------------
 
@@ -85,7 +85,7 @@ def test_shipped_mixes_draw_their_shares_from_the_committed_pool_files(preset, s
         cfg = compose(config_name="train", overrides=[f"task={preset}"])
     train = build_task(cfg.task).split("train")
     counts = load_pool_file(cfg.task.pool.file)
-    got = {c: sum(class_of(*counts[q.id]) == c for q in train) for c in ("trivial", "mixed", "unsolvable")}
+    got = {c: sum(class_of(*counts[q.id]) == c for q in train) for c in CLASSES}
     assert len(train) == size and got == class_counts(shares, size)
     assert all(counts[q.id][1] >= 32 for q in train if class_of(*counts[q.id]) != "mixed"), "extremes are confirmed"
 

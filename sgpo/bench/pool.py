@@ -84,8 +84,7 @@ def make_pool(candidates: int = 8192, k: int = 8, confirm: int = 24, seed: int =
                          f"(the classes of {', '.join(CLASSES)} a first pass can put at an extreme)")
     counts, command, first = first_pass(candidates, k, seed, output_dir)
     confirmed = confirm_extremes(counts, candidates, confirm, seed + 1, confirm_classes) if confirm else 0
-    classes = {"trivial": sum(s == n for s, n in counts.values()), "unsolvable": sum(s == 0 for s, _ in counts.values())}
-    classes["mixed"] = len(counts) - classes["trivial"] - classes["unsolvable"]
+    classes = {c: sum(class_of(s, n) == c for s, n in counts.values()) for c in CLASSES}
     at = {"trivial": f"{k} of {k}", "unsolvable": f"0 of {k}"}
     data = {"what": "[successes, samples] per train problem of the default arithmetic task under tiny_arith "
                     "(T = 1.0): the selection profile of the benchmark's easy and hard mixes",
