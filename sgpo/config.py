@@ -52,6 +52,12 @@ def _positive_or_null(v: Any) -> bool:
     return v is None or v >= 1
 
 
+def _downsample_rules() -> list[str]:
+    from sgpo.algos.downsample import DOWNSAMPLERS  # imports torch: only when a train config is checked
+
+    return DOWNSAMPLERS.names()
+
+
 class Section:
     """Runs every field's range check when the dataclass is built (``OmegaConf.to_object`` does)."""
 
@@ -134,6 +140,10 @@ class AlgoSection(Section):
     skip_zero_adv: bool = rule("true or false")
     dynamic_sampling: bool = rule("true or false")
     max_generation_batches: int = rule("an int >= 1", lambda v: v >= 1)
+    train_rows: int | None = rule("null (train on every rollout) or an int >= 2 (rollouts trained per group)",
+                                  lambda v: v is None or v >= 2)
+    train_rows_rule: str = rule("a registered down-sampling rule (sgpo/algos/downsample.py: max_variance, random)",
+                                lambda v: v in _downsample_rules())
 
 
 @dataclass

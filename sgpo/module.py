@@ -5,7 +5,9 @@ One training step (manual optimisation):
   2. the ``RolloutCollector`` samples and scores the groups (DAPO: drops and refills) and
      charges rollout FLOPs to the ledger;
   3. the observations go back to the sampler, shared over ranks (every rank plans alike);
-  4. group-normalised advantages, then the ``PolicyUpdater`` runs ``num_iterations`` x
+  4. (``algo.train_rows``) each group larger than that is cut to the rollouts a down-sampling
+     rule keeps (PODS: sample many, train on few); group-normalised advantages of what is
+     trained; then the ``PolicyUpdater`` runs ``num_iterations`` x
      ``minibatches`` optimiser steps, normalised by the job-wide batch (exact skipping and DDP);
   5. the new weights go into the engine (a no-op for ``hf``, a weight copy for ``vllm``);
   6. the ledger settles the step's FLOPs over ranks; ``train/*``, ``actor/*``, ``compute/*``,
@@ -28,6 +30,7 @@ import pytorch_lightning as pl
 import torch
 
 from sgpo.algos.advantages import group_advantages
+from sgpo.algos.downsample import DOWNSAMPLERS
 from sgpo.algos.losses import LOSSES
 from sgpo.algos.update import PolicyUpdater
 from sgpo.engines.base import Engine, SamplingParams, derive_seed
@@ -77,6 +80,8 @@ class SGPOModule(pl.LightningModule):
         self.loss_fn = LOSSES.get(self.loss_params.pop("name"))
         self.normalize_std = bool(normalize_std)
         self.algo, self.optim_cfg = algo, optim
+        self.train_rows = algo.train_rows  # PODS: rows trained per group (None: all)
+        self.downsample = DOWNSAMPLERS.get(algo.train_rows_rule)
         self.shape = ModelShape.from_config(policy.config)
         self.ledger = FlopsLedger(profile_flops)
         self.seed = int(seed)
@@ -176,12 +181,14 @@ class SGPOModule(pl.LightningModule):
         screened, committed, short = self.collector.screened, self.collector.committed, self.collector.short_steps
         groups = self.collector.collect(self.sampler.local(step), self.seed, self.rollout_step)
         self._observe(step, groups)
-        rollouts, lengths, adv_metrics = self._pack(groups)
+        rollouts, lengths, adv_metrics = self._pack(groups, derive_seed(self.seed, self.rollout_step, 98))
         result = self.get_updater().update(rollouts, lengths, derive_seed(self.seed, self.rollout_step, 99))
         if self.engine is not None and result.updates:
             self.engine.sync_weights(self.policy)
         self.ledger.settle()
-        reward_sum, reward_count = self._global_sum([float(rollouts.rewards.sum()), float(len(rollouts))])
+        # over every rollout of the step's groups, down-sampled away or not (the policy's success rate)
+        reward_sum, reward_count = self._global_sum([float(sum(map(sum, groups.rewards))),
+                                                     float(sum(map(len, groups.rewards)))])
         self.rollout_step += 1
         self.counters["train/rollouts"] += groups.rollouts
         self.counters["train/generation_batches"] = groups.generation_batches
@@ -219,12 +226,20 @@ class SGPOModule(pl.LightningModule):
         for pos, (query, _) in enumerate(step):
             self.sampler.observe(query, values[2 * pos], values[2 * pos + 1])
 
-    def _pack(self, groups: CollectedGroups) -> tuple[RolloutBatch, list[int], dict[str, float]]:
+    def _pack(self, groups: CollectedGroups, seed: int = 0) -> tuple[RolloutBatch, list[int], dict[str, float]]:
         """Flatten the groups into one padded batch with group-normalised advantages.
 
+        With ``algo.train_rows`` = m, a group of n > m rollouts keeps the m its down-sampling rule
+        picks (``seed`` breaks ties among equal rewards); the others were sampled and observed but
+        are not trained on, and the advantages are those of the kept m.
         Returns the batch (B rows), each row's prompt + completion length, and advantage metrics."""
         prompts, completions, rewards, group_index = [], [], [], []
+        generator = torch.Generator().manual_seed(seed)
         for g, ((qi, _), cs, rs) in enumerate(zip(groups.specs, groups.completions, groups.rewards)):
+            if self.train_rows is not None and len(rs) > self.train_rows:
+                kept = self.downsample(torch.tensor(rs, dtype=torch.float64), self.train_rows, generator).tolist()
+                self.counters["train/downsampled_rollouts_total"] += len(rs) - len(kept)
+                cs, rs = [cs[i] for i in kept], [rs[i] for i in kept]
             for c, r in zip(cs, rs):
                 prompts.append(self.prompt_ids[qi])
                 completions.append(list(c.token_ids))

@@ -104,6 +104,8 @@ def compose_train(*overrides):
     ("allocation.name=foo", "allocation.name='foo' is not registered; valid: budgeted, inverse, inverse_pow2, uniform"),
     ("loss.name=ppo", "loss.name='ppo' is not registered; valid: dapo, dr_grpo, grpo"),
     ("optim.lr=0", "optim.lr=0: must be a float > 0"),
+    ("algo.train_rows=1", "algo.train_rows=1: must be null (train on every rollout) or an int >= 2"),
+    ("algo.train_rows_rule=top", "algo.train_rows_rule='top': must be a registered down-sampling rule"),
 ])
 def test_out_of_range_values_are_refused_naming_the_key(override, message):
     with pytest.raises((ValueError, KeyError)) as err:

@@ -359,6 +359,10 @@ def test_a_key_added_at_its_neutral_value_keeps_finished_jobs_current():
     assert job_key({**now, "selection": {"screen": 2, "refit_prior": True}}) != job_key(old)
     assert job_key({**now, "selection": {"screen": 4, "refit_prior": False}}) != job_key(old)
     assert job_key({"selection": None, "optim": {"lr": 1e-4}}) == job_key({"selection": None, "optim": {"lr": 1e-4}})
+    # algo.train_rows (PODS) came later too: off (null, its rule at the default) leaves jobs current
+    off = {"algo": {"skip_zero_adv": True, "train_rows": None, "train_rows_rule": "max_variance"}}
+    assert job_key(off) == job_key({"algo": {"skip_zero_adv": True}})
+    assert job_key({"algo": {**off["algo"], "train_rows": 4}}) != job_key(off)
 
 
 def test_aa_power_passes_identical_runs_and_fails_runs_of_two_speeds():

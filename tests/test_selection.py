@@ -146,3 +146,14 @@ def test_the_run_prices_queries_by_their_own_or_the_mean_lengths():
     assert mean.prompt[0] == mean.prompt[1]
     assert (vllm_like.prompt == 0).all() and vllm_like.trains_zero_advantage and not own.trains_zero_advantage
     assert vllm_like.rollout == pytest.approx(own.rollout + own.prompt), "each sample prefills its own prompt"
+
+
+def test_plan_group_charges_at_most_train_rows_per_group():
+    # Beta(1, 1), G = 8, no screen: P_mix(8) = 7/9; trained rows 8 x 7/9 without a cap, 4 x 7/9 with
+    # train_rows = 4; a group of 2 is under the cap. The value (the sampled group's) does not change.
+    capped = GroupCosts(ONE, ONE, np.full(1, 10.0), train_rows=4)
+    full, cut = (plan_group(ONE, ONE, 8, c, value="mixed") for c in (costs(), capped))
+    assert full.flops[0] == pytest.approx(1 + 8 + 8 * 7 / 9 * 10)
+    assert cut.flops[0] == pytest.approx(1 + 8 + 4 * 7 / 9 * 10) and cut.value[0] == full.value[0]
+    assert plan_group(ONE, ONE, 2, capped, value="mixed").flops[0] == pytest.approx(1 + 2 + 2 / 3 * 10)
+    assert capped.take(np.array([0])).train_rows == 4

@@ -65,7 +65,8 @@ def _composed(overrides: tuple[str, ...], root: str) -> str:
 
 # Config keys added after summaries were made, with the value that keeps the old behaviour: at that
 # value a key is left out of the job key, so adding it leaves the finished jobs current.
-NEUTRAL_KEYS: dict[tuple[str, ...], Any] = {("selection", "refit_prior"): False}
+NEUTRAL_KEYS: dict[tuple[str, ...], Any] = {("selection", "refit_prior"): False, ("algo", "train_rows"): None,
+                                            ("algo", "train_rows_rule"): "max_variance"}
 
 
 def job_key(config: dict[str, Any]) -> str:

@@ -48,19 +48,23 @@ class GroupCosts:
     generate call; 0 for an engine that prefills every sample, whose ``rollout`` then holds it),
     ``rollout`` one completion beyond the prompt, ``train`` one trained row (prompt + completion,
     forward and backward). ``trains_zero_advantage``: rows of degenerate groups are trained too
-    (algo.skip_zero_adv=false)."""
+    (algo.skip_zero_adv=false). ``train_rows``: at most this many rows of a group are trained
+    (algo.train_rows, PODS down-sampling; None: all)."""
 
     prompt: np.ndarray
     rollout: np.ndarray
     train: np.ndarray
     trains_zero_advantage: bool = False
+    train_rows: int | None = None
 
     def take(self, idx: np.ndarray) -> GroupCosts:
-        return GroupCosts(self.prompt[idx], self.rollout[idx], self.train[idx], self.trains_zero_advantage)
+        return GroupCosts(self.prompt[idx], self.rollout[idx], self.train[idx], self.trains_zero_advantage,
+                          self.train_rows)
 
 
 def group_costs(shape: ModelShape, prompt_tokens: np.ndarray, completion_tokens: np.ndarray, *,
-                shares_prompt: bool = True, trains_zero_advantage: bool = False) -> GroupCosts:
+                shares_prompt: bool = True, trains_zero_advantage: bool = False,
+                train_rows: int | None = None) -> GroupCosts:
     """``GroupCosts`` [Q] from prompt lengths [Q] and expected completion lengths [Q] (sgpo.flops):
     prompt C_seq(p) (0 without prompt sharing); rollout C_seq(p + c) - C_seq(p) (C_seq(p + c)
     without); train 3 C_seq(p + c)."""
@@ -69,7 +73,7 @@ def group_costs(shape: ModelShape, prompt_tokens: np.ndarray, completion_tokens:
     full = np.asarray(sequence_forward_flops(shape, total), dtype=float)
     prompt = np.asarray(sequence_forward_flops(shape, p), dtype=float) if shares_prompt else np.zeros_like(p)
     return GroupCosts(prompt, full - prompt, np.asarray(sequence_train_flops(shape, total), dtype=float),
-                      trains_zero_advantage)
+                      trains_zero_advantage, train_rows)
 
 
 def commit_probability(a: np.ndarray, b: np.ndarray, screen_successes: np.ndarray, screen: int,
@@ -107,7 +111,9 @@ def plan_group(a: np.ndarray, b: np.ndarray, group: int, costs: GroupCosts, *, v
     are worth 0, and likewise for a screen of all successes (C(s, screen) / C(group, screen)).
     Rollouts: screen + P(commit) (group - screen), P(commit) = P(screen mixed) + the degenerate
     screens' probabilities where the rule commits; a commit prefills the prompt again. Trained
-    rows: group x P(mixed and finished), or every rollout when zero-advantage rows are trained.
+    rows: group x P(mixed and finished), or every rollout when zero-advantage rows are trained;
+    with ``costs.train_rows`` = m a finished group trains min(group, m) of its rows (the value
+    stays the group's: the worth of what the sampled group tells, which its kept rows carry).
     """
     a, b = np.asarray(a, float), np.asarray(b, float)
     pmf = beta_binomial_pmf(a, b, group)  # [C, group + 1]
@@ -128,6 +134,8 @@ def plan_group(a: np.ndarray, b: np.ndarray, group: int, costs: GroupCosts, *, v
             p_mixed = p_mixed - np.where(commits, 0.0, pmf @ (mixed * first[outcome]))
         rollouts, prefills = screen + p_commit * (group - screen), 1.0 + p_commit
     trained = rollouts if costs.trains_zero_advantage else group * p_mixed
+    if costs.train_rows is not None and group > costs.train_rows:
+        trained = trained * (costs.train_rows / group)
     return GroupPlan(v, rollouts, costs.prompt * prefills + rollouts * costs.rollout + trained * costs.train)
 
 
