@@ -285,6 +285,8 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         "train/steps": module.rollout_step,
         "train/skipped_updates": module.counters.get("train/skipped_updates", 0.0),
         "train/short_steps_total": module.counters.get("train/short_steps_total", 0.0),  # DAPO at its generation cap
+        "train/rollouts": module.counters.get("train/rollouts", 0.0),  # sampled, trained on or not
+        "train/downsampled_rollouts_total": module.counters.get("train/downsampled_rollouts_total", 0.0),  # PODS cut
         "train/stop_reason": stop.reason or "end of data",
         "profile/path": str(profile_dir) if profile_dir else None,
         "profile/num_samples": profile.num_samples,
