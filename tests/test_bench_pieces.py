@@ -10,7 +10,7 @@ import pytest
 
 from sgpo.bench import analysis
 from sgpo.bench.markdown import mix_section, ratio_text
-from sgpo.bench.plots import plot_ratio_vs_share, ratio_points
+from sgpo.bench.plots import never_points, plot_ratio_vs_share, ratio_points
 from sgpo.bench.suite import Job, job_overrides, jobs_of, load_suite
 from sgpo.tasks.arithmetic import ArithmeticTask
 from sgpo.tasks.base import Query
@@ -408,3 +408,30 @@ def test_ratio_plot_points_clip_intervals_that_lie_on_one_side_of_the_ratio(tmp_
     np.testing.assert_allclose(points["sgpo"], [[0.5, 1.5, 0.5, 1.0], [0.8, 1.2, 0.0, 0.3]])  # sorted by share
     assert plot_ratio_vs_share(report, tmp_path / "r.png")  # matplotlib refuses negative error bars
     assert not plot_ratio_vs_share({"mixes": {"easy": report["mixes"]["easy"]}}, tmp_path / "none.png")
+
+
+def test_ratio_plot_marks_never_reached_mixes_with_their_bound_and_breaks_the_line(tmp_path, monkeypatch):
+    def entry(median, never=0, base=None):
+        return {"ratio_vs": {"grpo": {"f90": {"median": median, "ci": [median * 0.9, median * 1.1], "never": never,
+                                               "base_flops": base}}}}
+
+    report = {"mixes": {
+        "default": {"grpo_zero_adv_share": 0.5, "equal_compute_flops": 3e12, "methods": {"sgpo": entry(1.5)}},
+        "easy": {"grpo_zero_adv_share": 0.7, "equal_compute_flops": 3e12, "methods": {"sgpo": entry(0.0, 1, 1.2e12)}},
+        "hard": {"grpo_zero_adv_share": 0.9, "equal_compute_flops": 3e12, "methods": {"sgpo": entry(4.0)}},
+    }}
+    assert list(ratio_points(report)["sgpo"][:, 0]) == [0.5, 0.9]  # the never-reached mix is no ratio point
+    np.testing.assert_allclose(never_points(report)["sgpo"], [[0.7, 0.4]])  # 1.2e12 / 3e12
+    from matplotlib.axes import Axes
+
+    drawn = []
+    original = Axes.errorbar
+
+    def spy(self, x, y, *args, **kwargs):
+        drawn.append((list(x), list(y)))
+        return original(self, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "errorbar", spy)
+    assert plot_ratio_vs_share(report, tmp_path / "r.png")
+    (x, y), = drawn
+    assert x == [0.5, 0.7, 0.9] and y[0] == 1.5 and np.isnan(y[1]) and y[2] == 4.0  # the line breaks at easy

@@ -60,20 +60,44 @@ def ratio_points(report: dict[str, Any], fraction: str = "f90", baseline: str = 
     return {method: np.array(sorted(pts)) for method, pts in points.items()}
 
 
+def never_points(report: dict[str, Any], fraction: str = "f90", baseline: str = "grpo") -> dict[str, np.ndarray]:
+    """Per method, [P, 2] rows (GRPO's zero-advantage share, bound) for the mixes where the method's
+    seed-mean curve never reaches the target, sorted by share: it did not within the mix's
+    equal-compute FLOPs, so its ratio is below bound = baseline FLOPs to the target / those FLOPs."""
+    points: dict[str, list[tuple[float, float]]] = {}
+    for mix in report["mixes"].values():
+        share, budget = mix.get("grpo_zero_adv_share"), mix.get("equal_compute_flops")
+        for method, m in mix.get("methods", {}).items():
+            r = m.get("ratio_vs", {}).get(baseline, {}).get(fraction)
+            if share is None or not budget or r is None or not r.get("never") or not r.get("base_flops"):
+                continue
+            points.setdefault(method, []).append((share, r["base_flops"] / budget))
+    return {method: np.array(sorted(pts)) for method, pts in points.items()}
+
+
 def plot_ratio_vs_share(report: dict[str, Any], path: Path, fraction: str = "f90", baseline: str = "grpo") -> bool:
     """FLOPs ratio to ``baseline`` at ``fraction`` (seed-mean-curve ratio, 95% interval) against GRPO's zero-advantage
-    share, one line per method over the mixes (ratio_points). False (nothing drawn) when no mix has both numbers."""
+    share, one line per method over the mixes (ratio_points). A mix where the method never reaches the target
+    (never_points) is a downward triangle at the ratio's upper bound, and the method's line breaks there rather
+    than joining its neighbours across it. False (nothing drawn) when no mix has both numbers."""
     points = ratio_points(report, fraction, baseline)
     if not points:
         return False
+    never = never_points(report, fraction, baseline)
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(6.5, 4), dpi=110)
+    fig, ax = plt.subplots(figsize=(8.5, 4), dpi=110)
     for method, pts in sorted(points.items()):
-        x, y, below, above = pts.T
-        ax.errorbar(x, y, yerr=[below, above], marker="o", capsize=3, label=method)
+        gaps = never.get(method, np.zeros((0, 2)))
+        rows = np.vstack([pts, np.column_stack([gaps[:, 0], np.full((len(gaps), 3), np.nan)])]) if len(gaps) else pts
+        x, y, below, above = rows[np.argsort(rows[:, 0], kind="stable")].T
+        bars = ax.errorbar(x, y, yerr=[np.nan_to_num(below), np.nan_to_num(above)], marker="o", capsize=3, label=method)
+        if len(gaps):  # dodged sideways, so two methods' bounds at one mix (often equal) both show
+            dodge = 0.006 * sum(m < method for m in never)
+            ax.plot(gaps[:, 0] + dodge, gaps[:, 1], marker="v", ls="none", ms=9, color=bars[0].get_color(),
+                    label=f"{method}: never (ratio below)")
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_xlabel("GRPO's zero-advantage share at G = 8 before training")
     ax.set_ylabel(f"FLOPs ratio {baseline} / method at {fraction} (> 1: cheaper)")
     ax.set_yscale("log")
-    finish(fig, ax, path)
+    finish(fig, ax, path, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never hides a point
     return True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,9 +19,10 @@ def _plt():
     return plt
 
 
-def finish(fig, ax, path: Path) -> None:
-    """Legend, grid, tight layout, then the PNG written and the figure closed."""
-    ax.legend(fontsize=8)
+def finish(fig, ax, path: Path, **legend: Any) -> None:
+    """Legend (``legend``: more ``ax.legend`` arguments, e.g. where), grid, tight layout, then the
+    PNG written and the figure closed."""
+    ax.legend(fontsize=8, **legend)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     fig.savefig(path)
