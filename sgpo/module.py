@@ -181,6 +181,8 @@ class SGPOModule(pl.LightningModule):
         screened, committed, short = self.collector.screened, self.collector.committed, self.collector.short_steps
         groups = self.collector.collect(self.sampler.local(step), self.seed, self.rollout_step)
         self._observe(step, groups)
+        # the down-sampling's ties are broken by sub-stream 98 (the collector's rounds use 0, 1, ...; a
+        # shared number would only seed another generator the same way)
         rollouts, lengths, adv_metrics = self._pack(groups, derive_seed(self.seed, self.rollout_step, 98))
         result = self.get_updater().update(rollouts, lengths, derive_seed(self.seed, self.rollout_step, 99))
         if self.engine is not None and result.updates:
@@ -190,7 +192,11 @@ class SGPOModule(pl.LightningModule):
         reward_sum, reward_count = self._global_sum([float(sum(map(sum, groups.rewards))),
                                                      float(sum(map(len, groups.rewards)))])
         self.rollout_step += 1
-        self.counters["train/rollouts"] += groups.rollouts
+        # job-wide totals (every rank adds the sum over ranks): rollouts sampled, and those cut by down-sampling
+        sampled, cut = self._global_sum([float(groups.rollouts), float(adv_metrics.pop("downsampled_rollouts"))])
+        self.counters["train/rollouts"] += sampled
+        if self.train_rows is not None:
+            self.counters["train/downsampled_rollouts_total"] += cut
         self.counters["train/generation_batches"] = groups.generation_batches
         if self.collector.dynamic_sampling:  # steps any rank trained on fewer groups than asked (DAPO's cap)
             (short,) = self._global_sum([float(self.collector.short_steps - short)])
@@ -232,13 +238,15 @@ class SGPOModule(pl.LightningModule):
         With ``algo.train_rows`` = m, a group of n > m rollouts keeps the m its down-sampling rule
         picks (``seed`` breaks ties among equal rewards); the others were sampled and observed but
         are not trained on, and the advantages are those of the kept m.
-        Returns the batch (B rows), each row's prompt + completion length, and advantage metrics."""
+        Returns the batch (B rows), each row's prompt + completion length, and advantage metrics
+        (with ``downsampled_rollouts``: how many were cut)."""
         prompts, completions, rewards, group_index = [], [], [], []
         generator = torch.Generator().manual_seed(seed)
+        cut = 0
         for g, ((qi, _), cs, rs) in enumerate(zip(groups.specs, groups.completions, groups.rewards)):
             if self.train_rows is not None and len(rs) > self.train_rows:
                 kept = self.downsample(torch.tensor(rs, dtype=torch.float64), self.train_rows, generator).tolist()
-                self.counters["train/downsampled_rollouts_total"] += len(rs) - len(kept)
+                cut += len(rs) - len(kept)
                 cs, rs = [cs[i] for i in kept], [rs[i] for i in kept]
             for c, r in zip(cs, rs):
                 prompts.append(self.prompt_ids[qi])
@@ -246,12 +254,13 @@ class SGPOModule(pl.LightningModule):
                 rewards.append(r)
                 group_index.append(g)
         if not rewards:
-            return RolloutBatch.empty(), [], {"num_groups": 0, "num_degenerate_groups": 0, "frac_zero_adv_groups": 0.0}
+            return RolloutBatch.empty(), [], {"num_groups": 0, "num_degenerate_groups": 0, "frac_zero_adv_groups": 0.0,
+                                              "downsampled_rollouts": 0}
         adv, adv_metrics = group_advantages(torch.tensor(rewards, dtype=torch.float32),
                                             torch.tensor(group_index, dtype=torch.long),
                                             normalize_std=self.normalize_std)
         batch = pack_rollouts(prompts, completions, self.tokenizer.pad_token_id, rewards, adv, group_index)
-        return batch, [len(p) + len(c) for p, c in zip(prompts, completions)], adv_metrics
+        return batch, [len(p) + len(c) for p, c in zip(prompts, completions)], {**adv_metrics, "downsampled_rollouts": cut}
 
     def _log_step(self, reward_mean: float, groups: CollectedGroups, adv_metrics, step_metrics, updates,
                   learning_updates, skipped, phase) -> None:

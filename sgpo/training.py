@@ -57,6 +57,11 @@ def validate(cfg: DictConfig) -> TrainConfig:
     typed_cfg = load_train_config(cfg)
     validate_data_policy(cfg)
     validate_processes(cfg)
+    if cfg.algo.train_rows is not None and cfg.algo.train_rows_rule != "max_variance" and cfg.algo.dynamic_sampling:
+        # only max_variance keeps a mixed group mixed; DAPO's refills promise mixed groups
+        raise ValueError(f"algo.train_rows_rule={cfg.algo.train_rows_rule} with algo.dynamic_sampling=true: the rule "
+                         "may cut a mixed group to equal rewards, which DAPO's refills exist to avoid; "
+                         "use algo.train_rows_rule=max_variance")
     return typed_cfg
 
 
@@ -166,13 +171,15 @@ def selection_costs(cfg: DictConfig, profile: DifficultyProfile, queries, task) 
     """The adaptive sampler's cost model [Q]: prompt lengths and mean completion lengths from the
     profile; without one, prompts encoded here and completions assumed half of max_new_tokens. The
     prompt is prefilled once per group where the engine shares it (hf with prefix_sharing), and
-    degenerate groups cost training too where they are trained on (algo.skip_zero_adv=false), and a
-    group trains at most algo.train_rows rows where that is set.
+    degenerate groups cost training too where they are trained on (algo.skip_zero_adv=false, or a
+    KL term), and a group trains at most algo.train_rows rows where that is set.
     ``selection.query_lengths=false`` prices every query at the dataset's mean lengths, so the
     rule does not favour short problems for being cheap."""
     shape = ModelShape.from_config(AutoConfig.from_pretrained(cfg.model.path))
     flags = {"shares_prompt": bool(cfg.engine.get("prefix_sharing", False)),
-             "trains_zero_advantage": not bool(cfg.algo.skip_zero_adv), "train_rows": cfg.algo.get("train_rows")}
+             # a KL term makes zero-advantage rows' gradients nonzero: the updater trains them then
+             "trains_zero_advantage": not bool(cfg.algo.skip_zero_adv) or bool(cfg.loss.get("beta")),
+             "train_rows": cfg.algo.get("train_rows")}
     if profile.num_samples:
         prompts, completions = profile.prompt_tokens.astype(float), profile.completion_tokens.mean(axis=1)
     else:

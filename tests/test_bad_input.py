@@ -167,3 +167,9 @@ def test_datasets_loader_reports_unreadable_local_files(tmp_path):
            "sources": {"train": {"path": "parquet", "data_files": str(bad), "split": "train"}}}
     with pytest.raises(DataError, match=f"task.sources.train: could not read {bad} as parquet"):
         build_task(cfg)
+
+
+def test_a_down_sampling_rule_that_may_unmix_groups_is_refused_with_dapo():
+    validate(compose_train("method=dapo", "algo.train_rows=4"))  # max_variance keeps mixed groups mixed
+    with pytest.raises(ValueError, match="algo.train_rows_rule=random with algo.dynamic_sampling=true"):
+        validate(compose_train("method=dapo", "algo.train_rows=4", "algo.train_rows_rule=random"))

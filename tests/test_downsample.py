@@ -25,9 +25,10 @@ def test_max_variance_keeps_the_lone_success_and_failures():
 
 
 def test_max_variance_balances_binary_rewards():
-    # 5 successes of 8, m = 4: two of each (variance 1/4); m = 5: 3 + 2 or 2 + 3 (variance 6/25)
+    # 5 successes of 8, m = 4: two of each (variance 1/4); m = 5: 2 + 3 or 3 + 2 (variance 6/25: the
+    # fewer successes win the tie); m = 6: three of each
     rewards = torch.tensor([1.0, 0, 1, 1, 0, 1, 0, 1])
-    for m, successes in ((4, {2}), (5, {2, 3}), (6, {3})):
+    for m, successes in ((4, {2}), (5, {2}), (6, {3})):
         kept = max_variance(rewards, m, torch.Generator().manual_seed(1))
         assert int(rewards[kept].sum()) in successes
     # only 1 failure: it is always kept
@@ -66,7 +67,6 @@ def test_the_step_trains_on_the_kept_rows_with_their_own_advantages():
     """SGPOModule._pack with algo.train_rows = 4: a group of 8 with one success keeps that success and
     3 failures, whose GRPO advantages are those of [1, 0, 0, 0] (mean 1/4, sample std 1/2: +1.5 and
     -0.5); a group of 2 is under the cap and kept whole; the dropped rollouts are counted."""
-    from collections import defaultdict
     from types import SimpleNamespace
 
     from sgpo.engines.base import Completion
@@ -81,7 +81,7 @@ def test_the_step_trains_on_the_kept_rows_with_their_own_advantages():
     groups = CollectedGroups(specs=[(0, 8), (1, 2)], completions=[[completion(i) for i in range(8)],
                                                                    [completion(20), completion(21)]],
                              rewards=[first, [1.0, 0.0]], generation_batches=1, rollouts=10)
-    module = SimpleNamespace(train_rows=4, downsample=max_variance, counters=defaultdict(float),
+    module = SimpleNamespace(train_rows=4, downsample=max_variance,
                              prompt_ids=[[1, 2], [3]], normalize_std=True, tokenizer=SimpleNamespace(pad_token_id=0))
     batch, lengths, metrics = SGPOModule._pack(module, groups, seed=7)
     assert len(batch) == 6 and lengths[:4] == [5, 5, 5, 5] and lengths[4:] == [4, 4]
@@ -89,6 +89,23 @@ def test_the_step_trains_on_the_kept_rows_with_their_own_advantages():
     adv = dict(zip(batch.rewards.tolist()[:4], batch.advantages.tolist()[:4]))
     assert adv[1.0] == pytest.approx(1.5, abs=1e-5) and adv[0.0] == pytest.approx(-0.5, abs=1e-5)
     assert batch.advantages.tolist()[4:] == pytest.approx([0.7071, -0.7071], abs=1e-3)
-    assert module.counters["train/downsampled_rollouts_total"] == 4 and metrics["num_groups"] == 2
+    assert metrics["downsampled_rollouts"] == 4 and metrics["num_groups"] == 2
     module.train_rows = None  # off: every rollout is packed
     assert len(SGPOModule._pack(module, groups, seed=7)[0]) == 10
+
+
+def test_the_plans_kept_successes_are_what_max_variance_keeps():
+    """sgpo.data.selection.kept_successes, which prices a down-sampled group in the knapsack, against
+    the rule itself on every binary group up to n = 40 (odd m included: the floor of m / 2)."""
+    from sgpo.data.selection import kept_successes
+
+    gen = torch.Generator().manual_seed(4)
+    for n in range(2, 41):
+        for m in {2, 3, 4, n // 2 + 1, n - 1} - {1}:
+            if not 2 <= m <= n:
+                continue
+            expected = kept_successes(n, m)
+            for s in range(n + 1):
+                rewards = torch.zeros(n)
+                rewards[torch.randperm(n, generator=gen)[:s]] = 1.0
+                assert int(rewards[max_variance(rewards, m, gen)].sum()) == expected[s], (n, m, s)

@@ -157,3 +157,13 @@ def test_plan_group_charges_at_most_train_rows_per_group():
     assert cut.flops[0] == pytest.approx(1 + 8 + 4 * 7 / 9 * 10) and cut.value[0] == full.value[0]
     assert plan_group(ONE, ONE, 2, capped, value="mixed").flops[0] == pytest.approx(1 + 2 + 2 / 3 * 10)
     assert capped.take(np.array([0])).train_rows == 4
+    # trained zero-advantage rows are capped too: every finished group trains 4, an unfinished screen
+    # of 2 its 2 (threshold 0.7: P(commit) = 1/3, as above)
+    every = GroupCosts(ONE, ONE, np.full(1, 10.0), trains_zero_advantage=True, train_rows=4)
+    assert plan_group(ONE, ONE, 8, every, value="mixed").flops[0] == pytest.approx(1 + 8 + 4 * 10)
+    p = plan_group(ONE, ONE, 8, every, value="mixed", screen=2, commit_threshold=0.7)
+    assert p.flops[0] == pytest.approx((1 + 1 / 3) + 4 + (4 / 3 + 2 * 2 / 3) * 10)
+    # value=advantage: worth of the kept 4, not of the 8. s uniform on 0..8 keeps k = 0, 1, 2 x 5, 3, 4
+    # successes; sum |A| of 4 rows with k successes is 2 sqrt(k (4 - k) 3 / 4): 3, 2 sqrt(3), 3
+    p = plan_group(ONE, ONE, 8, capped, value="advantage")
+    assert p.value[0] == pytest.approx((3 + 5 * 2 * np.sqrt(3) + 3) / 9)

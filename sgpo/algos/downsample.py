@@ -44,8 +44,8 @@ def max_variance(rewards: torch.Tensor, m: int, generator: torch.Generator | Non
     high2 = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum((s * s).flip(0), 0)])
     i = torch.arange(m + 1)
     total1, total2 = low1[m - i] + high1[i], low2[m - i] + high2[i]
-    var = total2 / m - (total1 / m) ** 2
-    best = int(torch.argmax(var))  # the first of equal maxima
+    # m^2 x variance, exact for integer rewards (so equal subsets tie exactly); argmax: the first maximum
+    best = int(torch.argmax(m * total2 - total1 * total1))
     kept = torch.cat([order[: m - best], order[n - best:]])
     return torch.sort(kept).values
 

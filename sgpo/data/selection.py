@@ -100,6 +100,15 @@ class GroupPlan:
     flops: np.ndarray     # E[FLOPs: prefills + rollouts + trained rows]
 
 
+def kept_successes(n: int, m: int) -> np.ndarray:
+    """[n + 1]: the successes among the m rows max_variance keeps of a binary group with s = 0..n
+    successes: as balanced as the group allows, min(s, m // 2), or m - (n - s) when fewer than
+    m - m // 2 failures exist (sgpo.algos.downsample.max_variance)."""
+    s = np.arange(n + 1)
+    k = np.minimum(s, m // 2)
+    return np.where(n - s < m - k, m - (n - s), k)
+
+
 def plan_group(a: np.ndarray, b: np.ndarray, group: int, costs: GroupCosts, *, value: str = "advantage",
                screen: int = 0, commit_threshold: float = 0.5, normalize_std: bool = True) -> GroupPlan:
     """Expected value, rollouts and FLOPs of asking for ``group`` rollouts of each candidate.
@@ -111,13 +120,19 @@ def plan_group(a: np.ndarray, b: np.ndarray, group: int, costs: GroupCosts, *, v
     are worth 0, and likewise for a screen of all successes (C(s, screen) / C(group, screen)).
     Rollouts: screen + P(commit) (group - screen), P(commit) = P(screen mixed) + the degenerate
     screens' probabilities where the rule commits; a commit prefills the prompt again. Trained
-    rows: group x P(mixed and finished), or every rollout when zero-advantage rows are trained;
-    with ``costs.train_rows`` = m a finished group trains min(group, m) of its rows (the value
-    stays the group's: the worth of what the sampled group tells, which its kept rows carry).
+    rows: group x P(mixed and finished), or every rollout when zero-advantage rows are trained.
+    With ``costs.train_rows`` = m (PODS), a group of n rollouts trains min(n, m) of them and is
+    worth what those are worth: w_m(k(s)), k(s) the successes max_variance keeps of s
+    (kept_successes); an unfinished screen trains min(screen, m) rows where zero-advantage rows
+    are trained.
     """
     a, b = np.asarray(a, float), np.asarray(b, float)
     pmf = beta_binomial_pmf(a, b, group)  # [C, group + 1]
-    worth = VALUES.get(value)(group, normalize_std)
+    cap = costs.train_rows
+    if cap is not None and group > cap:
+        worth = VALUES.get(value)(cap, normalize_std)[kept_successes(group, cap)]
+    else:
+        worth = VALUES.get(value)(group, normalize_std)
     mixed = mixed_outcomes(group)
     v, p_mixed = pmf @ worth, pmf @ mixed
     if screen <= 0 or group <= screen:
@@ -133,9 +148,13 @@ def plan_group(a: np.ndarray, b: np.ndarray, group: int, costs: GroupCosts, *, v
             v = v - np.where(commits, 0.0, pmf @ (worth * first[outcome]))
             p_mixed = p_mixed - np.where(commits, 0.0, pmf @ (mixed * first[outcome]))
         rollouts, prefills = screen + p_commit * (group - screen), 1.0 + p_commit
-    trained = rollouts if costs.trains_zero_advantage else group * p_mixed
-    if costs.train_rows is not None and group > costs.train_rows:
-        trained = trained * (costs.train_rows / group)
+    rows = min(group, cap) if cap is not None else group  # trained rows of a finished group
+    if not costs.trains_zero_advantage:
+        trained = rows * p_mixed
+    elif screen <= 0 or group <= screen:
+        trained = np.full(a.size, float(rows))
+    else:  # a finished group trains `rows`; an unfinished screen its own rollouts, capped alike
+        trained = p_commit * rows + (1.0 - p_commit) * (min(screen, cap) if cap is not None else screen)
     return GroupPlan(v, rollouts, costs.prompt * prefills + rollouts * costs.rollout + trained * costs.train)
 
 
