@@ -133,7 +133,7 @@ def test_shipped_suites_list_their_jobs():
 
 
 def test_bad_suites_are_refused_by_name(tmp_path):
-    with pytest.raises(ValueError, match="unknown benchmark suite 'nope'.*known: ablations, dev, full, quick, tune"):
+    with pytest.raises(ValueError, match="unknown benchmark suite 'nope'.*known: ablations, dev, full, pods, quick, tune"):
         load_suite("nope")
     suite = tmp_path / "s.yaml"
     suite.write_text("name: s\nmixes: [odd]\nmethods: [grpo]\nbaselines: [grpo]\nseeds: [1]\naa_seeds: []\n"
