@@ -188,12 +188,12 @@ class SGPOModule(pl.LightningModule):
         if self.engine is not None and result.updates:
             self.engine.sync_weights(self.policy)
         self.ledger.settle()
-        # over every rollout of the step's groups, down-sampled away or not (the policy's success rate)
-        reward_sum, reward_count = self._global_sum([float(sum(map(sum, groups.rewards))),
-                                                     float(sum(map(len, groups.rewards)))])
+        # over every rollout of the step's groups, down-sampled away or not (the policy's success rate);
+        # those the batch lacks were cut by down-sampling; all of them job-wide sums over ranks
+        in_groups = sum(map(len, groups.rewards))
+        reward_sum, reward_count, sampled, cut = self._global_sum(
+            [float(sum(map(sum, groups.rewards))), float(in_groups), float(groups.rollouts), float(in_groups - len(rollouts))])
         self.rollout_step += 1
-        # job-wide totals (every rank adds the sum over ranks): rollouts sampled, and those cut by down-sampling
-        sampled, cut = self._global_sum([float(groups.rollouts), float(adv_metrics.pop("downsampled_rollouts"))])
         self.counters["train/rollouts"] += sampled
         if self.train_rows is not None:
             self.counters["train/downsampled_rollouts_total"] += cut
@@ -238,15 +238,12 @@ class SGPOModule(pl.LightningModule):
         With ``algo.train_rows`` = m, a group of n > m rollouts keeps the m its down-sampling rule
         picks (``seed`` breaks ties among equal rewards); the others were sampled and observed but
         are not trained on, and the advantages are those of the kept m.
-        Returns the batch (B rows), each row's prompt + completion length, and advantage metrics
-        (with ``downsampled_rollouts``: how many were cut)."""
+        Returns the batch (B rows), each row's prompt + completion length, and advantage metrics."""
         prompts, completions, rewards, group_index = [], [], [], []
         generator = torch.Generator().manual_seed(seed)
-        cut = 0
         for g, ((qi, _), cs, rs) in enumerate(zip(groups.specs, groups.completions, groups.rewards)):
             if self.train_rows is not None and len(rs) > self.train_rows:
                 kept = self.downsample(torch.tensor(rs, dtype=torch.float64), self.train_rows, generator).tolist()
-                cut += len(rs) - len(kept)
                 cs, rs = [cs[i] for i in kept], [rs[i] for i in kept]
             for c, r in zip(cs, rs):
                 prompts.append(self.prompt_ids[qi])
@@ -254,13 +251,12 @@ class SGPOModule(pl.LightningModule):
                 rewards.append(r)
                 group_index.append(g)
         if not rewards:
-            return RolloutBatch.empty(), [], {"num_groups": 0, "num_degenerate_groups": 0, "frac_zero_adv_groups": 0.0,
-                                              "downsampled_rollouts": 0}
+            return RolloutBatch.empty(), [], {"num_groups": 0, "num_degenerate_groups": 0, "frac_zero_adv_groups": 0.0}
         adv, adv_metrics = group_advantages(torch.tensor(rewards, dtype=torch.float32),
                                             torch.tensor(group_index, dtype=torch.long),
                                             normalize_std=self.normalize_std)
         batch = pack_rollouts(prompts, completions, self.tokenizer.pad_token_id, rewards, adv, group_index)
-        return batch, [len(p) + len(c) for p, c in zip(prompts, completions)], {**adv_metrics, "downsampled_rollouts": cut}
+        return batch, [len(p) + len(c) for p, c in zip(prompts, completions)], adv_metrics
 
     def _log_step(self, reward_mean: float, groups: CollectedGroups, adv_metrics, step_metrics, updates,
                   learning_updates, skipped, phase) -> None:

@@ -21,6 +21,7 @@ import torch
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from transformers import AutoConfig, AutoTokenizer
 
+from sgpo.algos.update import skips_zero_advantage
 from sgpo.callbacks import Evaluator, StepCheckpoint, StopRules, verify_checkpoint
 from sgpo.config import TrainConfig, load_train_config
 from sgpo.data.datamodule import ProfiledDataModule
@@ -177,8 +178,7 @@ def selection_costs(cfg: DictConfig, profile: DifficultyProfile, queries, task) 
     rule does not favour short problems for being cheap."""
     shape = ModelShape.from_config(AutoConfig.from_pretrained(cfg.model.path))
     flags = {"shares_prompt": bool(cfg.engine.get("prefix_sharing", False)),
-             # a KL term makes zero-advantage rows' gradients nonzero: the updater trains them then
-             "trains_zero_advantage": not bool(cfg.algo.skip_zero_adv) or bool(cfg.loss.get("beta")),
+             "trains_zero_advantage": not skips_zero_advantage(cfg.algo.skip_zero_adv, bool(cfg.loss.get("beta"))),
              "train_rows": cfg.algo.get("train_rows")}
     if profile.num_samples:
         prompts, completions = profile.prompt_tokens.astype(float), profile.completion_tokens.mean(axis=1)

@@ -31,17 +31,16 @@ def max_variance(rewards: torch.Tensor, m: int, generator: torch.Generator | Non
     min(s, m // 2) successes, more only when fewer than m - m // 2 failures exist; e.g. s = 1 of
     n = 16 and m = 4 keeps the success and 3 failures.
     """
-    n = rewards.numel()
-    if not 1 <= m <= n:
-        raise ValueError(f"down-sampling to m = {m} of n = {n} rollouts: m must be in [1, n]")
+    n = _checked_size(rewards, m)
     perm = torch.randperm(n, generator=generator)
-    r = rewards.to(torch.float64)[perm]
-    order = perm[torch.sort(r, stable=True).indices]
-    s = rewards.to(torch.float64)[order]
-    low1 = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(s, 0)])       # sum of the k smallest
-    low2 = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(s * s, 0)])
-    high1 = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(s.flip(0), 0)])  # sum of the k largest
-    high2 = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum((s * s).flip(0), 0)])
+    ranked = torch.sort(rewards.to(torch.float64)[perm], stable=True)
+    order, s = perm[ranked.indices], ranked.values
+
+    def prefix(x: torch.Tensor) -> torch.Tensor:  # [n + 1]: sums of the first 0..n entries
+        return torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum(x, 0)])
+
+    low1, low2 = prefix(s), prefix(s * s)                     # over the k smallest
+    high1, high2 = prefix(s.flip(0)), prefix((s * s).flip(0))  # over the k largest
     i = torch.arange(m + 1)
     total1, total2 = low1[m - i] + high1[i], low2[m - i] + high2[i]
     # m^2 x variance, exact for integer rewards (so equal subsets tie exactly); argmax: the first maximum
@@ -54,7 +53,13 @@ def max_variance(rewards: torch.Tensor, m: int, generator: torch.Generator | Non
 def random_subset(rewards: torch.Tensor, m: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """m rollouts drawn uniformly without replacement (the ablation of max_variance: same training
     cost, no choice by reward)."""
+    n = _checked_size(rewards, m)
+    return torch.sort(torch.randperm(n, generator=generator)[:m]).values
+
+
+def _checked_size(rewards: torch.Tensor, m: int) -> int:
+    """n, the group's size, once m is known to be in [1, n]."""
     n = rewards.numel()
     if not 1 <= m <= n:
         raise ValueError(f"down-sampling to m = {m} of n = {n} rollouts: m must be in [1, n]")
-    return torch.sort(torch.randperm(n, generator=generator)[:m]).values
+    return n

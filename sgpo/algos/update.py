@@ -52,6 +52,12 @@ class UpdateResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
+def skips_zero_advantage(skip_zero_adv: bool, kl: bool) -> bool:
+    """Whether zero-advantage rows go untrained: when asked (algo.skip_zero_adv) and no KL term
+    gives them a gradient. The adaptive sampler's cost model asks the same (sgpo.training)."""
+    return bool(skip_zero_adv) and not kl
+
+
 class PolicyUpdater:
     """Runs the RL update of ``policy`` with ``optimizer`` on packed rollout batches.
 
@@ -74,7 +80,7 @@ class PolicyUpdater:
         self.reduce, self.world_size = reduce, int(world_size)
         self.backward = backward or (lambda loss: loss.backward())
         self.use_kl = bool(self.loss_params.get("beta")) and reference is not None
-        self.skip_zero_adv = bool(skip_zero_adv) and not self.use_kl
+        self.skip_zero_adv = skips_zero_advantage(skip_zero_adv, self.use_kl)
 
     def parameters(self) -> list[torch.nn.Parameter]:
         return [p for group in self.optimizer.param_groups for p in group["params"]]

@@ -128,8 +128,8 @@ def plan_group(a: np.ndarray, b: np.ndarray, group: int, costs: GroupCosts, *, v
     """
     a, b = np.asarray(a, float), np.asarray(b, float)
     pmf = beta_binomial_pmf(a, b, group)  # [C, group + 1]
-    cap = costs.train_rows
-    if cap is not None and group > cap:
+    cap = group if costs.train_rows is None else costs.train_rows  # most rows one group trains
+    if group > cap:
         worth = VALUES.get(value)(cap, normalize_std)[kept_successes(group, cap)]
     else:
         worth = VALUES.get(value)(group, normalize_std)
@@ -148,13 +148,13 @@ def plan_group(a: np.ndarray, b: np.ndarray, group: int, costs: GroupCosts, *, v
             v = v - np.where(commits, 0.0, pmf @ (worth * first[outcome]))
             p_mixed = p_mixed - np.where(commits, 0.0, pmf @ (mixed * first[outcome]))
         rollouts, prefills = screen + p_commit * (group - screen), 1.0 + p_commit
-    rows = min(group, cap) if cap is not None else group  # trained rows of a finished group
+    rows = min(group, cap)  # trained rows of a finished group
     if not costs.trains_zero_advantage:
         trained = rows * p_mixed
     elif screen <= 0 or group <= screen:
         trained = np.full(a.size, float(rows))
     else:  # a finished group trains `rows`; an unfinished screen its own rollouts, capped alike
-        trained = p_commit * rows + (1.0 - p_commit) * (min(screen, cap) if cap is not None else screen)
+        trained = p_commit * rows + (1.0 - p_commit) * min(screen, cap)
     return GroupPlan(v, rollouts, costs.prompt * prefills + rollouts * costs.rollout + trained * costs.train)
 
 
