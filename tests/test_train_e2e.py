@@ -15,7 +15,8 @@ from hydra import compose, initialize_config_dir
 FAST = ["profile.max_queries=128", "profile.chunk_queries=64", "eval.max_queries=32", "eval.k=2",
         "data.rollouts_per_step=64", "train.max_steps=3", "eval.every_n_steps=0", "checkpoint.every_n_steps=0"]
 METHODS = ["sgpo", "grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_refresh", "sgpo_filter_only", "sgpo_alloc_only",
-           "sgpo_curriculum_only", "sgpo_no_profile", "sgpo_online_prior", "grpo_pods", "sgpo_pods"]
+           "sgpo_curriculum_only", "sgpo_no_profile", "sgpo_online_prior", "grpo_pods", "sgpo_pods",
+           "sgpo_online_pods"]
 # (the other sgpo ablations: test_ablation_presets_switch_one_part)
 # each adaptive-sGPO ablation preset and the one setting it switches off (everything else as method=sgpo)
 ABLATIONS = {"sgpo_no_screen": ("selection.screen", 0), "sgpo_fixed_size": ("selection.rule.sizes", [8]),
@@ -71,8 +72,10 @@ def test_every_method_preset_trains_end_to_end(tmp_path):
             assert prior[-1] != pytest.approx((1.0, 1.0), rel=1e-3), prior
         if method == "grpo_pods":  # 4 groups of 16 a step (64 rollouts), each cut to the 4 rows it trains
             assert c["train/rollouts"] == 3 * 64 and c["train/downsampled_rollouts_total"] == 3 * 4 * 12
-        if method == "sgpo_pods":  # the selection's groups above 4 rollouts are cut to 4
+        if method in ("sgpo_pods", "sgpo_online_pods"):  # the selection's groups above 4 rollouts are cut to 4
             assert 0 < c["train/downsampled_rollouts_total"] < c["train/rollouts"]
+        if method == "sgpo_online_pods":  # ... with no profile
+            assert c["compute/profile_flops"] == 0
         if method == "dapo":  # dynamic sampling: every group trained on has mixed rewards, refilled as needed
             steps = [r for r in rows if r.get("train/frac_zero_adv_groups")]
             assert len(steps) == 3 and all(float(r["train/frac_zero_adv_groups"]) == 0 for r in steps), steps
