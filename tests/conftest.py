@@ -18,6 +18,13 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # The suite runs in two pytest-xdist workers (README): each worker, and every process it starts,
+    # keeps torch on one thread, so two workers share two cores instead of spinning four threads.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
 if Path(sys.argv[0]).name == "mutmut":
     # `mutmut run` forks a worker per mutant from this process, and torch's OpenMP thread pool does
     # not survive a fork (the workers hang): mutation runs keep torch on one thread.
