@@ -114,17 +114,17 @@ def test_a_mix_changes_train_only(tmp_path):
 
 def test_shipped_suites_list_their_jobs():
     quick, full, tune = (jobs_of(load_suite(n)) for n in ("quick", "full", "tune"))
-    methods = ["grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_refresh", "sgpo"]
-    assert len(quick) == 18 and {j.mix for j in quick} == {"default"} and {j.seed for j in quick} == {10, 11, 12}
-    assert [j.method for j in quick[:6]] == methods  # seed by seed
-    assert len(full) == 10 + 5 * 10 + 2 * 5 * 5 and "sgpo_refresh" not in {j.method for j in full}
+    methods = ["grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_refresh", "sgpo_profile_prior", "sgpo"]
+    assert len(quick) == 21 and {j.mix for j in quick} == {"default"} and {j.seed for j in quick} == {10, 11, 12}
+    assert [j.method for j in quick[:7]] == methods  # seed by seed
+    assert len(full) == 10 + 6 * 10 + 2 * 6 * 5 and "sgpo_refresh" not in {j.method for j in full}
     # the A/A seeds first, then rounds: the i-th seed of every mix (default, easy, hard) method by
     # method; once easy and hard run out of seeds (5), the default mix's last 5 seeds alone
     assert [(j.mix, j.method, j.seed) for j in full[:10]] == [("default", "grpo", s) for s in range(20, 30)]
-    rounds = [(j.mix, j.seed) for j in full[10::5]]
+    rounds = [(j.mix, j.seed) for j in full[10::6]]
     assert rounds[:6] == [("default", 10), ("easy", 10), ("hard", 10), ("default", 11), ("easy", 11), ("hard", 11)]
     assert rounds[15:] == [("default", s) for s in range(15, 20)]
-    assert [j.method for j in full[10:20]] == ["grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo"] * 2
+    assert [j.method for j in full[10:22]] == ["grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_profile_prior", "sgpo"] * 2
     assert len(tune) == 6 * 4 * 2 and {j.seed for j in tune} == {0, 1}
     job = Job("full", "easy", "dapo", 12)
     assert job_overrides(job, load_suite("full")) == ["experiment=bench", "method=dapo", "task=arithmetic_easy", "seed=12"]
@@ -363,6 +363,18 @@ def test_a_key_added_at_its_neutral_value_keeps_finished_jobs_current():
     off = {"algo": {"skip_zero_adv": True, "train_rows": None, "train_rows_rule": "max_variance"}}
     assert job_key(off) == job_key({"algo": {"skip_zero_adv": True}})
     assert job_key({"algo": {**off["algo"], "train_rows": 4}}) != job_key(off)
+
+
+def test_a_presets_label_does_not_key_its_jobs_but_its_settings_do():
+    """method_name only labels reports: a preset renamed (sgpo -> sgpo_profile_prior) keeps its
+    finished jobs current; any setting, the rate included, still makes them stale."""
+    from sgpo.bench.runner import job_key
+
+    job = {"method_name": "sgpo", "selection": {"screen": 2}, "optim": {"lr": 2e-4}}
+    assert job_key({**job, "method_name": "sgpo_profile_prior"}) == job_key(job)
+    assert job_key({**job, "optim": {"lr": 1e-4}}) != job_key(job)
+    assert job_key({**job, "selection": {"screen": 0}}) != job_key(job)
+    assert job_key({**job, "seed": 1}) != job_key({**job, "seed": 2})
 
 
 def test_aa_power_passes_identical_runs_and_fails_runs_of_two_speeds():

@@ -15,13 +15,13 @@ from hydra import compose, initialize_config_dir
 FAST = ["profile.max_queries=128", "profile.chunk_queries=64", "eval.max_queries=32", "eval.k=2",
         "data.rollouts_per_step=64", "train.max_steps=3", "eval.every_n_steps=0", "checkpoint.every_n_steps=0"]
 METHODS = ["sgpo", "grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_refresh", "sgpo_filter_only", "sgpo_alloc_only",
-           "sgpo_curriculum_only", "sgpo_no_profile", "sgpo_online_prior", "grpo_pods", "sgpo_pods",
-           "sgpo_online_pods"]
+           "sgpo_curriculum_only", "sgpo_online_prior", "grpo_pods", "sgpo_pods", "sgpo_profile_prior"]
 # (the other sgpo ablations: test_ablation_presets_switch_one_part)
-# each adaptive-sGPO ablation preset and the one setting it switches off (everything else as method=sgpo)
-ABLATIONS = {"sgpo_no_screen": ("selection.screen", 0), "sgpo_fixed_size": ("selection.rule.sizes", [8]),
-             "sgpo_no_revisit": ("selection.revisit_prob", 0.0), "sgpo_no_decay": ("selection.half_life_steps", None),
-             "sgpo_easy_first": ("selection.order", "easy_to_hard"), "sgpo_no_profile": ("profile.enabled", False)}
+# each adaptive-sGPO ablation preset and the settings of the one part it switches (everything else as method=sgpo)
+ABLATIONS = {"sgpo_no_screen": {"selection.screen": 0}, "sgpo_fixed_size": {"selection.rule.sizes": [8]},
+             "sgpo_no_revisit": {"selection.revisit_prob": 0.0}, "sgpo_no_decay": {"selection.half_life_steps": None},
+             "sgpo_easy_first": {"selection.order": "easy_to_hard"}, "sgpo_online_prior": {"algo.train_rows": None},
+             "sgpo_pods": {"profile.enabled": True, "selection.refit_prior": False}}
 REQUIRED_METRICS = ["test/pass@1_before", "test/pass@1", "test/mean@k", "compute/profile_flops",
                     "compute/rollout_flops", "compute/train_flops", "compute/total_flops", "compute/wasted_flops",
                     "train/steps"]
@@ -65,17 +65,19 @@ def test_every_method_preset_trains_end_to_end(tmp_path):
         csv = (job / "csv" / "metrics.csv").read_text()
         assert "train/reward_mean" in csv and "compute/total_flops" in csv, method
         rows = list(csv_module.DictReader((job / "csv" / "metrics.csv").open()))
-        if method == "sgpo_online_prior":  # no profile: the prior starts flat and is refitted from the rollouts
+        if method in ("sgpo", "sgpo_online_prior"):  # no profile: the prior starts flat, refitted from the rollouts
             prior = [(float(r["selection/prior_alpha0"]), float(r["selection/prior_beta0"]))
                      for r in rows if r.get("selection/prior_alpha0")]
             assert c["compute/profile_flops"] == 0 and prior[0] == (1.0, 1.0)
             assert prior[-1] != pytest.approx((1.0, 1.0), rel=1e-3), prior
         if method == "grpo_pods":  # 4 groups of 16 a step (64 rollouts), each cut to the 4 rows it trains
             assert c["train/rollouts"] == 3 * 64 and c["train/downsampled_rollouts_total"] == 3 * 4 * 12
-        if method in ("sgpo_pods", "sgpo_online_pods"):  # the selection's groups above 4 rollouts are cut to 4
+        if method in ("sgpo_pods", "sgpo"):  # the selection's groups above 4 rollouts are cut to 4
             assert 0 < c["train/downsampled_rollouts_total"] < c["train/rollouts"]
-        if method == "sgpo_online_pods":  # ... with no profile
-            assert c["compute/profile_flops"] == 0
+        if method in ("sgpo_pods", "sgpo_profile_prior"):  # the profile is paid for: it fits the prior
+            assert c["compute/profile_flops"] > 0
+        if method in ("sgpo_online_prior", "sgpo_profile_prior"):  # every rollout trained
+            assert c["train/downsampled_rollouts_total"] == 0, method
         if method == "dapo":  # dynamic sampling: every group trained on has mixed rewards, refilled as needed
             steps = [r for r in rows if r.get("train/frac_zero_adv_groups")]
             assert len(steps) == 3 and all(float(r["train/frac_zero_adv_groups"]) == 0 for r in steps), steps
@@ -95,15 +97,15 @@ def test_ablation_presets_switch_one_part(preset):
         cfg = compose(config_name="train", overrides=[f"method={preset}"])
     validate(cfg)
     ablated = OmegaConf.to_container(cfg, resolve=True)
-    key, value = ABLATIONS[preset]
-    assert OmegaConf.select(cfg, key) == value != OmegaConf.select(OmegaConf.create(base), key)
+    for key, value in ABLATIONS[preset].items():
+        assert OmegaConf.select(cfg, key) == value != OmegaConf.select(OmegaConf.create(base), key)
 
     def flat(d, prefix=""):
         return {k2: v2 for k, v in d.items() for k2, v2 in
                 (flat(v, f"{prefix}{k}.").items() if isinstance(v, dict) else [(f"{prefix}{k}", v)])}
 
     changed = {k for k in set(flat(base)) | set(flat(ablated)) if flat(base).get(k) != flat(ablated).get(k)}
-    assert changed == {key, "method_name"}, changed
+    assert changed == {*ABLATIONS[preset], "method_name"}, changed
 
 
 def test_method_preset_can_be_overridden_on_top(tmp_path):
