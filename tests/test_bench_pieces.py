@@ -347,6 +347,52 @@ def test_a_val_suite_reports_val_mean_at_k(tmp_path):
     assert "val/mean@k" in (tmp_path / "runs" / "devsuite" / "REPORT.md").read_text()
 
 
+def write_finished_jobs(tmp_path, name: str, methods: list[str], reached: dict[str, float], extra: str = "",
+                        config_of: dict[str, str] | None = None):
+    """A one-seed suite file and, per method, a summary whose test mean@4 goes 0.4 -> 0.5 at ``reached``
+    FLOPs; ``config_of[m]``: the summary carries that other method's config (a stale job)."""
+    from sgpo.bench.runner import job_key, resolved_config
+
+    suite_file = tmp_path / f"{name}.yaml"
+    suite_file.write_text(f"name: {name}\nmixes: [default]\nmethods: [{', '.join(methods)}]\nbaselines: [grpo]\n"
+                          "seeds: [0]\naa_seeds: []\noverrides: [experiment=bench]\n"
+                          f"mix_tasks: {{default: arithmetic}}\n{extra}")
+    suite = load_suite(str(suite_file))
+    for method in methods:
+        j = Job(name, "default", method, 0)
+        config = resolved_config(job_overrides(Job(name, "default", (config_of or {}).get(method, method), 0), suite))
+        summary = job(method, 0, [0, reached[method], 2e12], [0.4, 0.5, 0.5])
+        summary.update(config=config, digest=job_key(config), suite=name)
+        path = j.summary_path(tmp_path / "runs")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(summary))
+    return suite_file
+
+
+def test_companion_suites_are_reported_in_benchmarks_md_from_their_current_jobs(tmp_path):
+    """--benchmarks adds each companion suite's methods (its ratios, from its own current jobs: a job
+    whose config changed is left out) under "Other suites"; a companion that is not a suite is refused."""
+    from sgpo.bench.__main__ import report_suite
+
+    comp = write_finished_jobs(tmp_path, "compsuite", ["grpo", "sgpo_pods", "dapo"],
+                               {"grpo": 1e12, "sgpo_pods": 2.5e11, "dapo": 5e11}, config_of={"dapo": "grpo_skip"})
+    main = write_finished_jobs(tmp_path, "mainsuite", ["grpo", "sgpo"], {"grpo": 1e12, "sgpo": 5e11},
+                               extra=f"companions: [{comp}]\n")
+    report = report_suite(str(main), "cmd", True, tmp_path / "runs", root=tmp_path)
+    shown = report["companions"]["compsuite"]
+    assert list(shown["mixes"]["default"]) == ["grpo", "sgpo_pods"]  # dapo's summary is another method's config
+    assert shown["mixes"]["default"]["sgpo_pods"]["ratio_vs"]["grpo"]["f90"]["median"] == pytest.approx(4.0, rel=0.01)
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    other = text.split("## Other suites")[1]
+    assert "### `compsuite` (2 jobs" in other and "| default | sgpo_pods | 1 | 4.0" in other
+    assert "| default | grpo |" not in other and "dapo" not in other  # baselines are not rows; stale jobs are gone
+    assert "## Other suites" not in (tmp_path / "runs" / "compsuite" / "REPORT.md").read_text()
+    bad = tmp_path / "badsuite.yaml"
+    bad.write_text(main.read_text().replace(f"companions: [{comp}]", "companions: [no_such_suite]"))
+    with pytest.raises(ValueError, match="companions names 'no_such_suite'"):
+        load_suite(str(bad))
+
+
 def test_a_key_added_at_its_neutral_value_keeps_finished_jobs_current():
     """selection.refit_prior came after the sgpo summaries were made: false (the old behaviour) leaves
     them current; true makes them stale. Other keys still count."""

@@ -89,7 +89,8 @@ def finished_summaries(name: str, runs_dir: Path) -> tuple[dict, list[dict]]:
     return suite, out
 
 
-def report_suite(name: str, command: str, benchmarks: bool, runs_dir: Path, root: Path = sgpo.ROOT_DIR) -> dict | None:
+def report_suite(name: str, command: str, benchmarks: bool, runs_dir: Path, root: Path = sgpo.ROOT_DIR,
+                 show: bool = True, companions: bool = True) -> dict | None:
     suite, summaries = finished_summaries(name, runs_dir)
     if not summaries:
         print(f"{suite['name']}: no finished jobs yet, no report")
@@ -116,10 +117,12 @@ def report_suite(name: str, command: str, benchmarks: bool, runs_dir: Path, root
                               report["mixes"][mix].get("targets"))
         has_plot = plots.plot_ratio_vs_share(report, folder / "ratio_vs_zero_adv.png")
         text = markdown.render(report, suite, command, made, machine, has_plot)
+        text += companions_text(suite, report, runs_dir, root) if companions else ""
     report.update(command=command, made=made, machine=machine, sgpo_version=sgpo.__version__)
     atomic_write_json(folder / "report.json", json_safe(report))
     atomic_write_text(folder / "REPORT.md", text)
-    print(text)
+    if show:
+        print(text)
     if benchmarks:
         (root / "benchmarks").mkdir(parents=True, exist_ok=True)
         for png in folder.glob("*.png"):
@@ -127,6 +130,33 @@ def report_suite(name: str, command: str, benchmarks: bool, runs_dir: Path, root
         atomic_write_text(root / "BENCHMARKS.md", text.replace("](", "](benchmarks/"))
         atomic_write_json(root / "BENCHMARKS.json", json_safe(report))
     return report
+
+
+def companions_text(suite: dict, report: dict, runs_dir: Path, root: Path) -> str:
+    """The suite's ``companions``: each one's report rebuilt from its current summaries (so a method
+    whose config changed since is left out, as in its own report), then its methods in one table;
+    their numbers go into ``report['companions']`` too."""
+    if not suite["companions"]:
+        return ""
+    lines = ["", "## Other suites", "",
+             "Each on its own seeds, budget and split (conf/bench/<suite>.yaml): compare within a table, not across.", ""]
+    report["companions"] = {}
+    for other in suite["companions"]:
+        other_suite = load_suite(other)
+        if "lrs" in other_suite:
+            raise ValueError(f"suite {suite['name']}: companions names {other!r}, a tuning suite: "
+                             "it has no FLOPs ratios to show")
+        found = report_suite(other, f"python -m sgpo.bench {other} --report-only", False, runs_dir, root, show=False,
+                             companions=False)  # one level: suites that name each other do not recurse
+        if found is None:
+            lines += [f"### `{other_suite['name']}`", "", "No finished jobs yet.", ""]
+            continue
+        lines += markdown.companion_section(other_suite["name"], found, other_suite["baselines"])
+        report["companions"][other_suite["name"]] = {
+            "jobs": found["jobs"], "metric": found["metric"], "command": found["command"],
+            "mixes": {mix: {m: {k: e[k] for k in ("seeds", "ratio_vs", "final", "wasted_share")}
+                            for m, e in entry["methods"].items()} for mix, entry in found["mixes"].items()}}
+    return "\n".join(lines)
 
 
 def aa_power_suite(name: str, runs_dir: Path, sizes: tuple[int, ...] = (3, 5, 7, 10, 15)) -> dict | None:

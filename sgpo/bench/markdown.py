@@ -100,6 +100,26 @@ def ledger_section(mix: dict[str, Any], metric: str) -> list[str]:
     return lines
 
 
+def companion_section(name: str, report: dict[str, Any], baselines: list[str], fraction: str = "f90") -> list[str]:
+    """Another suite's methods (not its baselines) in one table: each mix's FLOPs ratio at
+    ``fraction`` against grpo and the best baseline, final metric and wasted share, from that suite's
+    own report (its seeds, budget and split; not pooled with this report's numbers)."""
+    lines = [f"### `{name}` ({report['jobs']} jobs; `benchmarks/runs/{name}/REPORT.md`)", "",
+             f"| mix | method | seeds | {fraction} vs grpo | {fraction} vs best baseline | final {report['metric']} "
+             "| wasted |", "|---|---|---|---|---|---|---|"]
+    rows = 0
+    for mix_name, mix in report["mixes"].items():
+        for m, e in mix["methods"].items():
+            if m in baselines:
+                continue
+            best = e["ratio_vs"].get("best_baseline", {}).get(fraction)
+            best_text = ratio_text(best) + (f" ({best['baseline']})" if best and best.get("baseline") else "")
+            lines.append(f"| {mix_name} | {m} | {len(e['seeds'])} | {ratio_text(e['ratio_vs'].get('grpo', {}).get(fraction))} "
+                         f"| {best_text} | {interval_text(e['final'])} | {_num(e['wasted_share'], '.1%')} |")
+            rows += 1
+    return lines + [""] if rows else []
+
+
 def _first_mix_methods(report: dict[str, Any]) -> dict[str, Any]:
     return next(iter(report["mixes"].values()), {}).get("methods", {})
 
