@@ -3,8 +3,10 @@
     python -m sgpo.bench pool                  # the selection profile of the easy/hard mixes (once)
     python -m sgpo.bench pool --candidates 196608 --confirm-classes trivial --pool-out F.json.gz
                                                # more candidates, only those solved k of k confirmed
-    python -m sgpo.bench quick [--benchmarks]  # default mix, 5 methods x 3 seeds
-    python -m sgpo.bench full  [--benchmarks]  # A/A seeds, then 3 mixes x 5 methods (10 seeds default, 5 others)
+    python -m sgpo.bench quick                 # default mix, 7 methods x 3 seeds
+    python -m sgpo.bench full  [--benchmarks]  # A/A seeds, then 3 mixes x 6 methods (10 seeds default, 5 others)
+    python -m sgpo.bench ablations             # sgpo's parts switched off, default and easy mixes, 3 seeds
+    python -m sgpo.bench pods                  # PODS down-sampling, the default mix's 10 seeds
     python -m sgpo.bench tune                  # learning rates on val, seeds 0-1
     python -m sgpo.bench dev                   # method development: val curves, seeds 0-1
     python -m sgpo.bench full --aa-power       # how many seeds the A/A check needs (an estimate)
@@ -142,12 +144,15 @@ def companions_text(suite: dict, report: dict, runs_dir: Path, root: Path) -> st
              "Each on its own seeds, budget and split (conf/bench/<suite>.yaml): compare within a table, not across.", ""]
     report["companions"] = {}
     for other in suite["companions"]:
-        other_suite = load_suite(other)
-        if "lrs" in other_suite:
-            raise ValueError(f"suite {suite['name']}: companions names {other!r}, a tuning suite: "
-                             "it has no FLOPs ratios to show")
-        found = report_suite(other, f"python -m sgpo.bench {other} --report-only", False, runs_dir, root, show=False,
-                             companions=False)  # one level: suites that name each other do not recurse
+        try:  # a companion that cannot be reported (a preset it lists is gone...) must not cost this report
+            other_suite = load_suite(other)
+            found = report_suite(other, f"python -m sgpo.bench {other} --report-only", False, runs_dir, root,
+                                 show=False, companions=False)  # one level: suites that name each other do not recurse
+        except ValueError as exc:
+            print(f"companion {other}: not reported: {exc}", file=sys.stderr)
+            lines += [f"### `{other}`", "", f"Not reported: {exc}", ""]
+            report["companions"][other] = {"error": str(exc)}
+            continue
         if found is None:
             lines += [f"### `{other_suite['name']}`", "", "No finished jobs yet.", ""]
             continue
@@ -229,7 +234,8 @@ def reproduce(name: str, label: str, runs_dir: Path, work_dir: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sgpo.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("suite", help="pool, a suite in conf/bench/ (quick, full, tune) or a suite YAML file")
+    parser.add_argument("suite", help="pool, a suite in conf/bench/ (quick, full, ablations, pods, dev, tune) "
+                                      "or a suite YAML file")
     parser.add_argument("--benchmarks", action="store_true", help="also write BENCHMARKS.md/json at the repo root")
     parser.add_argument("--report-only", action="store_true", help="run nothing; rebuild the report from the summaries")
     parser.add_argument("--dry-run", action="store_true", help="list the jobs, their state and commands; run nothing")
