@@ -1,7 +1,8 @@
 """Training: python train.py [method=sgpo|grpo|dapo|...] [task=...] [model=...] [engine=hf|vllm]
 
-Runs the sGPO pipeline (see sgpo/training.py): the cached difficulty profile (profiled first if
-none matches), filtering, group-size allocation, curriculum, Lightning training, held-out
+Runs the sGPO pipeline (see sgpo/training.py): the cached difficulty profile when the method uses
+one (profiled first if none matches), the query and group-size choice (the adaptive selection, or
+filtering, group-size allocation and curriculum), Lightning training, held-out
 evaluation; writes the trained policy and metrics.json into the run folder. A bad config value
 ends it at start with ``error: <key>=<value>: <what is valid>`` and exit code 2.
 """

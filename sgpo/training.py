@@ -1,6 +1,7 @@
 """``train(cfg)``: the whole sGPO pipeline behind ``python train.py``.
 
-In the order of the lightning-hydra-template: typed config check, seed, profile (cached),
+In the order of the lightning-hydra-template: typed config check, seed, profile (cached; none with
+profile.enabled=false),
 datamodule (filter, allocate, curriculum), policy and module, callbacks, loggers (each built
 from its ``_target_``), trainer; fit; final evaluation; the trained policy
 (``save_pretrained``) and ``metrics.json`` in the run folder. ``train`` returns the metrics (a
@@ -158,7 +159,8 @@ PROFILE_FREE = {"filter": "none", "allocation": "uniform", "curriculum": "random
 
 
 def unprofiled(cfg: DictConfig, task) -> tuple[DifficultyProfile, None]:
-    """No profiling pass (plain GRPO/DAPO): every train query, no outcomes, no profile FLOPs charged."""
+    """No profiling pass (plain GRPO/DAPO, or the adaptive selection with its online prior): every
+    train query, no outcomes, no profile FLOPs charged."""
     wrong = {g: cfg[g].name for g, name in PROFILE_FREE.items() if cfg[g].name != name}
     if wrong and cfg.get("selection") is None:  # the adaptive sampler starts from a flat prior instead
         raise ValueError(f"profile.enabled=false, but {', '.join(f'{g}={n}' for g, n in wrong.items())} needs p-hat; "

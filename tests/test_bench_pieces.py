@@ -317,26 +317,36 @@ def test_ratio_text_shows_never_and_lower_bounds():
     assert ratio_text({"median": float("inf"), "ci": [1, 2], "never": 0, "lower_bound": 1.4}) == "≥ 1.40"
 
 
-def test_a_val_suite_reports_val_mean_at_k(tmp_path):
-    """A development suite (jobs evaluating val only) is reported on val/mean@k, curves and ratios alike."""
-    from sgpo.bench.__main__ import report_suite
+def write_finished_jobs(tmp_path, name: str, methods: list[str], reached: dict[str, float], extra: str = "",
+                        config_of: dict[str, str] | None = None, split: str = "test"):
+    """A one-seed suite file and, per method, a summary whose ``split`` mean@4 goes 0.4 -> 0.5 at
+    ``reached`` FLOPs; ``config_of[m]``: the summary carries that other method's config (a stale job)."""
     from sgpo.bench.runner import job_key, resolved_config
 
-    suite_file = tmp_path / "devsuite.yaml"
-    suite_file.write_text("name: devsuite\nmixes: [default]\nmethods: [grpo, sgpo]\nbaselines: [grpo]\nseeds: [0]\n"
-                          "aa_seeds: []\noverrides: [experiment=bench, \"eval.splits=[val]\"]\n"
-                          "mix_tasks: {default: arithmetic}\n")
+    overrides = "[experiment=bench]" if split == "test" else f'[experiment=bench, "eval.splits=[{split}]"]'
+    suite_file = tmp_path / f"{name}.yaml"
+    suite_file.write_text(f"name: {name}\nmixes: [default]\nmethods: [{', '.join(methods)}]\nbaselines: [grpo]\n"
+                          f"seeds: [0]\naa_seeds: []\noverrides: {overrides}\n"
+                          f"mix_tasks: {{default: arithmetic}}\n{extra}")
     suite = load_suite(str(suite_file))
-    for method, reached in (("grpo", 1e12), ("sgpo", 5e11)):
-        j = Job("devsuite", "default", method, 0)
-        config = resolved_config(job_overrides(j, suite))
-        summary = job(method, 0, [0, reached, 2e12], [0.4, 0.5, 0.5])
-        summary["eval_history"] = [{"compute/total_flops": h["compute/total_flops"], "val/mean@k": h["test/mean@k"]}
+    for method in methods:
+        j = Job(name, "default", method, 0)
+        config = resolved_config(job_overrides(Job(name, "default", (config_of or {}).get(method, method), 0), suite))
+        summary = job(method, 0, [0, reached[method], 2e12], [0.4, 0.5, 0.5])
+        summary["eval_history"] = [{"compute/total_flops": h["compute/total_flops"], f"{split}/mean@k": h["test/mean@k"]}
                                    for h in summary["eval_history"]]
-        summary.update(config=config, digest=job_key(config), suite="devsuite")
+        summary.update(config=config, digest=job_key(config), suite=name)
         path = j.summary_path(tmp_path / "runs")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(summary))
+    return suite_file
+
+
+def test_a_val_suite_reports_val_mean_at_k(tmp_path):
+    """A development suite (jobs evaluating val only) is reported on val/mean@k, curves and ratios alike."""
+    from sgpo.bench.__main__ import report_suite
+
+    suite_file = write_finished_jobs(tmp_path, "devsuite", ["grpo", "sgpo"], {"grpo": 1e12, "sgpo": 5e11}, split="val")
     report = report_suite(str(suite_file), "cmd", False, tmp_path / "runs", root=tmp_path)
     assert report["metric"] == "val/mean@k" and report["wall_s_total"] == 20.0  # two jobs of 10 s
     ratio = report["mixes"]["default"]["methods"]["sgpo"]["ratio_vs"]["grpo"]["f90"]
@@ -345,6 +355,51 @@ def test_a_val_suite_reports_val_mean_at_k(tmp_path):
     # GRPO's (0.9e12) up to the grid's log-linear interpolation of a segment linear in FLOPs
     assert ratio["method_flops"] == pytest.approx(0.45e12) and ratio["median"] == pytest.approx(2.0, rel=0.01)
     assert "val/mean@k" in (tmp_path / "runs" / "devsuite" / "REPORT.md").read_text()
+
+
+def test_companion_suites_are_reported_in_benchmarks_md_from_their_current_jobs(tmp_path):
+    """--benchmarks adds each companion suite's methods (its ratios, from its own current jobs: a job
+    whose config changed is left out) under "Other suites"; a companion that is not a suite is refused."""
+    from sgpo.bench.__main__ import report_suite
+
+    comp = write_finished_jobs(tmp_path, "compsuite", ["grpo", "sgpo_pods", "dapo"],
+                               {"grpo": 1e12, "sgpo_pods": 2.5e11, "dapo": 5e11}, config_of={"dapo": "grpo_skip"})
+    main = write_finished_jobs(tmp_path, "mainsuite", ["grpo", "sgpo"], {"grpo": 1e12, "sgpo": 5e11},
+                               extra=f"companions: [{comp}]\n")
+    report = report_suite(str(main), "cmd", True, tmp_path / "runs", root=tmp_path)
+    shown = report["companions"]["compsuite"]
+    assert list(shown["mixes"]["default"]) == ["grpo", "sgpo_pods"]  # dapo's summary is another method's config
+    assert shown["mixes"]["default"]["sgpo_pods"]["ratio_vs"]["grpo"]["f90"]["median"] == pytest.approx(4.0, rel=0.01)
+    text = (tmp_path / "BENCHMARKS.md").read_text()
+    other = text.split("## Other suites")[1]
+    assert "### `compsuite` (2 jobs" in other and "| default | sgpo_pods | 1 | 4.0" in other
+    assert "| default | grpo |" not in other and "dapo" not in other  # baselines are not rows; stale jobs are gone
+    assert "## Other suites" not in (tmp_path / "runs" / "compsuite" / "REPORT.md").read_text()
+    bad = tmp_path / "badsuite.yaml"
+    tuning = tmp_path / "tunesuite.yaml"
+    tuning.write_text(comp.read_text() + "lrs: [1.0e-4]\n")
+    for companions, refusal in (("[no_such_suite]", "companions names 'no_such_suite': not another suite"),
+                                (f"[{bad}]", "not another suite"),  # itself, by its path
+                                (f"[{tuning}]", "a tuning suite"), (str(comp), "must be a list")):
+        bad.write_text(main.read_text().replace(f"companions: [{comp}]", f"companions: {companions}"))
+        with pytest.raises(ValueError, match=refusal):
+            load_suite(str(bad))
+
+
+def test_a_companion_that_cannot_be_reported_is_named_and_the_report_still_made(tmp_path):
+    from sgpo.bench.__main__ import report_suite
+
+    comp = write_finished_jobs(tmp_path, "compsuite", ["grpo", "sgpo"], {"grpo": 1e12, "sgpo": 5e11})
+    main = write_finished_jobs(tmp_path, "mainsuite", ["grpo", "sgpo"], {"grpo": 1e12, "sgpo": 5e11},
+                               extra=f"companions: [{comp}]\n")
+    # a preset the companion lists is gone while its finished job stays
+    comp.write_text(comp.read_text().replace("methods: [grpo, sgpo]", "methods: [grpo, no_such_method]"))
+    done = tmp_path / "runs" / "compsuite" / "default"
+    (done / "no_such_method-s0.json").write_text((done / "sgpo-s0.json").read_text())
+    report = report_suite(str(main), "cmd", True, tmp_path / "runs", root=tmp_path)
+    assert "no_such_method" in report["companions"][str(comp)]["error"]
+    assert "Not reported: " in (tmp_path / "BENCHMARKS.md").read_text()
+    assert report["mixes"]["default"]["methods"]["sgpo"]["ratio_vs"]["grpo"]["f90"]["median"] == pytest.approx(2.0, rel=0.01)
 
 
 def test_a_key_added_at_its_neutral_value_keeps_finished_jobs_current():
@@ -374,7 +429,6 @@ def test_a_presets_label_does_not_key_its_jobs_but_its_settings_do():
     assert job_key({**job, "method_name": "sgpo_profile_prior"}) == job_key(job)
     assert job_key({**job, "optim": {"lr": 1e-4}}) != job_key(job)
     assert job_key({**job, "selection": {"screen": 0}}) != job_key(job)
-    assert job_key({**job, "seed": 1}) != job_key({**job, "seed": 2})
 
 
 def test_aa_power_passes_identical_runs_and_fails_runs_of_two_speeds():

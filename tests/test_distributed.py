@@ -54,8 +54,8 @@ def test_two_processes_compute_the_one_process_gradient(tmp_path):
 @pytest.mark.parametrize("method", ["sgpo_refresh", "sgpo"])  # sgpo: the posterior must stay equal on both ranks
 def test_ddp_run_crosses_a_refresh_cycle_with_equal_plans_and_weights(tmp_path, method):
     ddp_dir = tmp_path / "ddp"
-    # 64 profiled queries: one curriculum cycle (or walk over every query) is a few steps of 64
-    # rollouts, so 8 steps cross it
+    # 64 queries (profiled for sgpo_refresh; sgpo needs none): one curriculum cycle (or walk over
+    # every query) is a few steps of 64 rollouts, so 8 steps cross it
     proc = run_cli("train.py", *FAST, "profile.max_queries=64", "train.max_steps=8", f"method={method}",
                    "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true",
                    f"paths.output_dir={tmp_path / 'out'}", f"hydra.run.dir={ddp_dir}", timeout=480)

@@ -108,6 +108,7 @@ def test_parallel_jobs_wait_for_one_profile(tmp_path):
     """Two joblib jobs with the same fingerprint start together: one profiles, the other waits and reuses."""
     out, sweep = tmp_path / "out", tmp_path / "sweep"
     run_cli("train.py", "-m", "hydra/launcher=local_parallel", "num_threads=1", "optim.lr=1e-4,2e-4", "debug=fdr",
+            "method=sgpo_profile_prior",  # a method that profiles
             f"paths.output_dir={out}", f"hydra.sweep.dir={sweep}")
     assert len(_profile_folders(out)) == 1
     jobs = _jobs(sweep)

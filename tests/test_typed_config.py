@@ -164,7 +164,8 @@ def test_train_config_covers_every_checked_section():
     ("profile.py", "profile.num_samples=zero", "profile.num_samples='zero'"),
 ])
 def test_cli_refuses_before_any_work_without_a_traceback(tmp_path: Path, script, override, key):
-    proc = run_cli(script, override, f"paths.output_dir={tmp_path}", check=False, timeout=300)
+    method = ["method=sgpo_profile_prior"] if script == "train.py" else []  # a method that would profile first
+    proc = run_cli(script, override, *method, f"paths.output_dir={tmp_path}", check=False, timeout=300)
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert f"error: {key}: must be" in proc.stderr
     assert "Traceback" not in proc.stderr + proc.stdout

@@ -3,8 +3,10 @@
     python -m sgpo.bench pool                  # the selection profile of the easy/hard mixes (once)
     python -m sgpo.bench pool --candidates 196608 --confirm-classes trivial --pool-out F.json.gz
                                                # more candidates, only those solved k of k confirmed
-    python -m sgpo.bench quick [--benchmarks]  # default mix, 5 methods x 3 seeds
-    python -m sgpo.bench full  [--benchmarks]  # A/A seeds, then 3 mixes x 5 methods (10 seeds default, 5 others)
+    python -m sgpo.bench quick                 # default mix, 7 methods x 3 seeds
+    python -m sgpo.bench full  [--benchmarks]  # A/A seeds, then 3 mixes x 6 methods (10 seeds default, 5 others)
+    python -m sgpo.bench ablations             # sgpo's parts switched off, default and easy mixes, 3 seeds
+    python -m sgpo.bench pods                  # PODS down-sampling, the default mix's 10 seeds
     python -m sgpo.bench tune                  # learning rates on val, seeds 0-1
     python -m sgpo.bench dev                   # method development: val curves, seeds 0-1
     python -m sgpo.bench full --aa-power       # how many seeds the A/A check needs (an estimate)
@@ -89,7 +91,8 @@ def finished_summaries(name: str, runs_dir: Path) -> tuple[dict, list[dict]]:
     return suite, out
 
 
-def report_suite(name: str, command: str, benchmarks: bool, runs_dir: Path, root: Path = sgpo.ROOT_DIR) -> dict | None:
+def report_suite(name: str, command: str, benchmarks: bool, runs_dir: Path, root: Path = sgpo.ROOT_DIR,
+                 show: bool = True, companions: bool = True) -> dict | None:
     suite, summaries = finished_summaries(name, runs_dir)
     if not summaries:
         print(f"{suite['name']}: no finished jobs yet, no report")
@@ -116,10 +119,12 @@ def report_suite(name: str, command: str, benchmarks: bool, runs_dir: Path, root
                               report["mixes"][mix].get("targets"))
         has_plot = plots.plot_ratio_vs_share(report, folder / "ratio_vs_zero_adv.png")
         text = markdown.render(report, suite, command, made, machine, has_plot)
+        text += companions_text(suite, report, runs_dir, root) if companions else ""
     report.update(command=command, made=made, machine=machine, sgpo_version=sgpo.__version__)
     atomic_write_json(folder / "report.json", json_safe(report))
     atomic_write_text(folder / "REPORT.md", text)
-    print(text)
+    if show:
+        print(text)
     if benchmarks:
         (root / "benchmarks").mkdir(parents=True, exist_ok=True)
         for png in folder.glob("*.png"):
@@ -127,6 +132,36 @@ def report_suite(name: str, command: str, benchmarks: bool, runs_dir: Path, root
         atomic_write_text(root / "BENCHMARKS.md", text.replace("](", "](benchmarks/"))
         atomic_write_json(root / "BENCHMARKS.json", json_safe(report))
     return report
+
+
+def companions_text(suite: dict, report: dict, runs_dir: Path, root: Path) -> str:
+    """The suite's ``companions``: each one's report rebuilt from its current summaries (so a method
+    whose config changed since is left out, as in its own report), then its methods in one table;
+    their numbers go into ``report['companions']`` too."""
+    if not suite["companions"]:
+        return ""
+    lines = ["", "## Other suites", "",
+             "Each on its own seeds, budget and split (conf/bench/<suite>.yaml): compare within a table, not across.", ""]
+    report["companions"] = {}
+    for other in suite["companions"]:
+        try:  # a companion that cannot be reported (a preset it lists is gone...) must not cost this report
+            other_suite = load_suite(other)
+            found = report_suite(other, f"python -m sgpo.bench {other} --report-only", False, runs_dir, root,
+                                 show=False, companions=False)  # one level: suites that name each other do not recurse
+        except ValueError as exc:
+            print(f"companion {other}: not reported: {exc}", file=sys.stderr)
+            lines += [f"### `{other}`", "", f"Not reported: {exc}", ""]
+            report["companions"][other] = {"error": str(exc)}
+            continue
+        if found is None:
+            lines += [f"### `{other_suite['name']}`", "", "No finished jobs yet.", ""]
+            continue
+        lines += markdown.companion_section(other_suite["name"], found, other_suite["baselines"])
+        report["companions"][other_suite["name"]] = {
+            "jobs": found["jobs"], "metric": found["metric"], "command": found["command"],
+            "mixes": {mix: {m: {k: e[k] for k in ("seeds", "ratio_vs", "final", "wasted_share")}
+                            for m, e in entry["methods"].items()} for mix, entry in found["mixes"].items()}}
+    return "\n".join(lines)
 
 
 def aa_power_suite(name: str, runs_dir: Path, sizes: tuple[int, ...] = (3, 5, 7, 10, 15)) -> dict | None:
@@ -199,7 +234,8 @@ def reproduce(name: str, label: str, runs_dir: Path, work_dir: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sgpo.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("suite", help="pool, a suite in conf/bench/ (quick, full, tune) or a suite YAML file")
+    parser.add_argument("suite", help="pool, a suite in conf/bench/ (quick, full, ablations, pods, dev, tune) "
+                                      "or a suite YAML file")
     parser.add_argument("--benchmarks", action="store_true", help="also write BENCHMARKS.md/json at the repo root")
     parser.add_argument("--report-only", action="store_true", help="run nothing; rebuild the report from the summaries")
     parser.add_argument("--dry-run", action="store_true", help="list the jobs, their state and commands; run nothing")

@@ -100,6 +100,26 @@ def ledger_section(mix: dict[str, Any], metric: str) -> list[str]:
     return lines
 
 
+def companion_section(name: str, report: dict[str, Any], baselines: list[str], fraction: str = "f90") -> list[str]:
+    """Another suite's methods (not its baselines) in one table: each mix's FLOPs ratio at
+    ``fraction`` against grpo and the best baseline, final metric and wasted share, from that suite's
+    own report (its seeds, budget and split; not pooled with this report's numbers)."""
+    lines = [f"### `{name}` ({report['jobs']} jobs; `benchmarks/runs/{name}/REPORT.md`)", "",
+             f"| mix | method | seeds | {fraction} vs grpo | {fraction} vs best baseline | final {report['metric']} "
+             "| wasted |", "|---|---|---|---|---|---|---|"]
+    rows = 0
+    for mix_name, mix in report["mixes"].items():
+        for m, e in mix["methods"].items():
+            if m in baselines:
+                continue
+            best = e["ratio_vs"].get("best_baseline", {}).get(fraction)
+            best_text = ratio_text(best) + (f" ({best['baseline']})" if best and best.get("baseline") else "")
+            lines.append(f"| {mix_name} | {m} | {len(e['seeds'])} | {ratio_text(e['ratio_vs'].get('grpo', {}).get(fraction))} "
+                         f"| {best_text} | {interval_text(e['final'])} | {_num(e['wasted_share'], '.1%')} |")
+            rows += 1
+    return lines + [""] if rows else lines[:2] + ["No method besides its baselines has finished jobs.", ""]
+
+
 def _first_mix_methods(report: dict[str, Any]) -> dict[str, Any]:
     return next(iter(report["mixes"].values()), {}).get("methods", {})
 
@@ -119,7 +139,7 @@ def render(report: dict[str, Any], suite: dict[str, Any], command: str, made: st
              "- FLOPs ratios: baseline / method FLOPs at which each group's seed-mean curve (curves averaged on a "
              "shared log-FLOPs grid) reaches the target, 95% bootstrap interval over seeds (sgpo/bench/analysis.py)",
              "- learning rates (each job's optim.lr; conf/experiment/bench.yaml's tuned_lr, chosen by "
-             "`python -m sgpo.bench tune` on val with seeds 0-1, or 1e-4 where it has none): "
+             "`python -m sgpo.bench tune` or `dev` on val with seeds 0-1, or 1e-4 where it has none): "
              + ", ".join(f"{m} {'/'.join(f'{lr:g}' for lr in e['lr'])}" for m, e in _first_mix_methods(report).items()),
              f"- job summaries: `benchmarks/runs/{report['suite']}/` (rebuild this file with "
              f"`python -m sgpo.bench {report['suite']} --report-only --benchmarks`)", ""]

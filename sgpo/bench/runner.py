@@ -76,7 +76,7 @@ def job_key(config: dict[str, Any]) -> str:
     """What decides whether a summary is still valid: the config without ``tuned_lr`` (the table of
     every method's rate; the job's own rate is in ``optim.lr``), so filling the table after tuning
     leaves finished jobs whose rate it does not change alone; without ``method_name`` (a label for
-    reports: a preset renamed, or two presets that compose the same settings, run the same job); and
+    reports: a preset renamed, its summaries renamed with it, stays finished); and
     without NEUTRAL_KEYS at their neutral values."""
     cfg = copy.deepcopy({k: v for k, v in config.items() if k not in UNKEYED})
     for path, value in NEUTRAL_KEYS.items():

@@ -17,8 +17,9 @@ import sgpo
 
 CONF_DIR = sgpo.ROOT_DIR / "conf" / "bench"
 RUNS_DIR = sgpo.ROOT_DIR / "benchmarks" / "runs"
-KEYS = {"name", "mixes", "methods", "baselines", "seeds", "aa_seeds", "overrides", "mix_tasks", "lrs", "mix_seeds"}
-OPTIONAL = {"lrs", "mix_seeds"}
+KEYS = {"name", "mixes", "methods", "baselines", "seeds", "aa_seeds", "overrides", "mix_tasks", "lrs", "mix_seeds",
+        "companions"}
+OPTIONAL = {"lrs", "mix_seeds", "companions"}
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,15 @@ class Job:
         return runs_dir / self.suite / f"{self.label}.json"
 
 
+def suite_path(name: str) -> Path:
+    """A suite's file: a YAML file's path as given, else conf/bench/<name>.yaml."""
+    return Path(name) if name.endswith((".yaml", ".yml")) else CONF_DIR / f"{name}.yaml"
+
+
 def load_suite(name: str) -> dict[str, Any]:
     """The suite's settings (conf/bench/<name>.yaml, or a YAML file's path), checked: every key
     known, every mix mapped to a task preset, A/A seeds apart from the default mix's seeds."""
-    path = Path(name) if name.endswith((".yaml", ".yml")) else CONF_DIR / f"{name}.yaml"
+    path = suite_path(name)
     if not path.is_file():
         known = sorted(p.stem for p in CONF_DIR.glob("*.yaml"))
         raise ValueError(f"unknown benchmark suite {name!r} (no {path}); known: {', '.join(known)}")
@@ -58,12 +64,29 @@ def load_suite(name: str) -> dict[str, Any]:
     stray = sorted(set(suite["mix_seeds"]) - set(suite["mixes"]))
     if stray:
         raise ValueError(f"{path}: mix_seeds names mixes {stray} that are not in mixes {suite['mixes']}")
+    suite["companions"] = check_companions(suite.get("companions") or [], suite["name"], path)
     if suite["aa_seeds"] and "default" not in suite["mix_tasks"]:
         raise ValueError(f"{path}: aa_seeds run GRPO on the default mix: add `default` to mix_tasks")
     bench = seeds_of(suite, "default")
     if suite["aa_seeds"] and set(suite["aa_seeds"]) & set(bench):
         raise ValueError(f"{path}: aa_seeds {suite['aa_seeds']} must not overlap the default mix's seeds {bench}")
     return suite
+
+
+def check_companions(companions: Any, name: str, path: Path) -> list[str]:
+    """``companions``: a list of other suites (names in conf/bench/ or YAML paths), none a tuning
+    suite (``lrs``: no FLOPs ratios). Their files are read here, not loaded, so suites that name
+    each other do not recurse."""
+    if not isinstance(companions, list) or not all(isinstance(c, str) for c in companions):
+        raise ValueError(f"{path}: companions must be a list of suite names, e.g. [pods, ablations]; got {companions!r}")
+    known = sorted(p.stem for p in CONF_DIR.glob("*.yaml") if p.stem != name)
+    for other in companions:
+        other_path = suite_path(other)
+        if other == name or not other_path.is_file() or other_path.resolve() == path.resolve():
+            raise ValueError(f"{path}: companions names {other!r}: not another suite in {CONF_DIR} ({', '.join(known)})")
+        if "lrs" in OmegaConf.load(other_path):
+            raise ValueError(f"{path}: companions names {other!r}, a tuning suite (lrs): it has no FLOPs ratios to show")
+    return companions
 
 
 def seeds_of(suite: dict[str, Any], mix: str) -> list[int]:
