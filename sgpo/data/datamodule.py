@@ -2,7 +2,8 @@
 
 It turns a ``DifficultyProfile`` over the train split into a ``CurriculumBatchSampler``, or, with
 a ``selection`` config (the adaptive sGPO), into an ``AdaptiveSampler`` whose posterior takes the
-profile as its prior (or, with no profile, a flat one refitted to the training rollouts) and which drops nothing for good (filter, allocation and curriculum unused). The
+profile as its prior (or, with no profile, a flat one refitted to the training rollouts) and
+which drops nothing for good (filter, allocation and curriculum unused). The
 module pulls each step's (query, group size) pairs from the sampler itself inside
 ``training_step``, so the sampler's position always equals the number of steps trained (no
 prefetch drift) and checkpoints restore it exactly; the dataloader only ticks.
