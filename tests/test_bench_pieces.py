@@ -429,6 +429,7 @@ def test_a_presets_label_does_not_key_its_jobs_but_its_settings_do():
     assert job_key({**job, "method_name": "sgpo_profile_prior"}) == job_key(job)
     assert job_key({**job, "optim": {"lr": 1e-4}}) != job_key(job)
     assert job_key({**job, "selection": {"screen": 0}}) != job_key(job)
+    assert job_key({**job, "seed": 1}) != job_key({**job, "seed": 2})
 
 
 def test_aa_power_passes_identical_runs_and_fails_runs_of_two_speeds():

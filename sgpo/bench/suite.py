@@ -39,6 +39,11 @@ class Job:
         return runs_dir / self.suite / f"{self.label}.json"
 
 
+def known_suites(but: str | None = None) -> list[str]:
+    """The suites in conf/bench/ (for error messages), leaving out ``but``."""
+    return sorted(p.stem for p in CONF_DIR.glob("*.yaml") if p.stem != but)
+
+
 def suite_path(name: str) -> Path:
     """A suite's file: a YAML file's path as given, else conf/bench/<name>.yaml."""
     return Path(name) if name.endswith((".yaml", ".yml")) else CONF_DIR / f"{name}.yaml"
@@ -49,8 +54,7 @@ def load_suite(name: str) -> dict[str, Any]:
     known, every mix mapped to a task preset, A/A seeds apart from the default mix's seeds."""
     path = suite_path(name)
     if not path.is_file():
-        known = sorted(p.stem for p in CONF_DIR.glob("*.yaml"))
-        raise ValueError(f"unknown benchmark suite {name!r} (no {path}); known: {', '.join(known)}")
+        raise ValueError(f"unknown benchmark suite {name!r} (no {path}); known: {', '.join(known_suites())}")
     suite = OmegaConf.to_container(OmegaConf.load(path), resolve=True)
     unknown = set(suite) - KEYS
     missing = KEYS - OPTIONAL - set(suite)
@@ -79,11 +83,11 @@ def check_companions(companions: Any, name: str, path: Path) -> list[str]:
     each other do not recurse."""
     if not isinstance(companions, list) or not all(isinstance(c, str) for c in companions):
         raise ValueError(f"{path}: companions must be a list of suite names, e.g. [pods, ablations]; got {companions!r}")
-    known = sorted(p.stem for p in CONF_DIR.glob("*.yaml") if p.stem != name)
     for other in companions:
         other_path = suite_path(other)
         if other == name or not other_path.is_file() or other_path.resolve() == path.resolve():
-            raise ValueError(f"{path}: companions names {other!r}: not another suite in {CONF_DIR} ({', '.join(known)})")
+            raise ValueError(f"{path}: companions names {other!r}: not another suite in {CONF_DIR} "
+                             f"({', '.join(known_suites(but=name))})")
         if "lrs" in OmegaConf.load(other_path):
             raise ValueError(f"{path}: companions names {other!r}, a tuning suite (lrs): it has no FLOPs ratios to show")
     return companions
