@@ -144,6 +144,8 @@ class AlgoSection(Section):
                                   lambda v: v is None or v >= 2)
     train_rows_rule: str = rule("a registered down-sampling rule (sgpo/algos/downsample.py: max_variance, random)",
                                 lambda v: v in _downsample_rules())
+    min_mixed_groups: int | None = rule("null (update every step) or an int >= 1 (mixed groups an update waits for)",
+                                        lambda v: v is None or v >= 1)
 
 
 @dataclass

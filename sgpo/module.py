@@ -9,6 +9,8 @@ One training step (manual optimisation):
      rule keeps (PODS: sample many, train on few); group-normalised advantages of what is
      trained; then the ``PolicyUpdater`` runs ``num_iterations`` x
      ``minibatches`` optimiser steps, normalised by the job-wide batch (exact skipping and DDP);
+     with ``algo.min_mixed_groups`` = K the mixed groups wait instead, over steps, until K are
+     gathered job-wide, and one update trains them (sgpo/algos/accumulate.py);
   5. the new weights go into the engine (a no-op for ``hf``, a weight copy for ``vllm``);
   6. the ledger settles the step's FLOPs over ranks; ``train/*``, ``actor/*``, ``compute/*``,
      ``curriculum/*`` are logged.
@@ -29,10 +31,11 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from sgpo.algos.accumulate import PendingGroups
 from sgpo.algos.advantages import group_advantages
 from sgpo.algos.downsample import DOWNSAMPLERS
 from sgpo.algos.losses import LOSSES
-from sgpo.algos.update import PolicyUpdater
+from sgpo.algos.update import PolicyUpdater, UpdateResult
 from sgpo.engines.base import Engine, SamplingParams, derive_seed
 from sgpo.flops import FlopsLedger, ModelShape
 from sgpo.rollouts import CollectedGroups, RolloutBatch, RolloutCollector, pack_rollouts
@@ -82,6 +85,9 @@ class SGPOModule(pl.LightningModule):
         self.algo, self.optim_cfg = algo, optim
         self.train_rows = algo.train_rows  # PODS: rows trained per group (None: all)
         self.downsample = DOWNSAMPLERS.get(algo.train_rows_rule)
+        # algo.min_mixed_groups = K: mixed groups wait over steps until K are gathered job-wide
+        self.min_mixed_groups = algo.min_mixed_groups
+        self.pending = PendingGroups(tokenizer.pad_token_id) if self.min_mixed_groups else None
         self.shape = ModelShape.from_config(policy.config)
         self.ledger = FlopsLedger(profile_flops)
         self.seed = int(seed)
@@ -145,6 +151,8 @@ class SGPOModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["sgpo"] = {"ledger": self.ledger.state_dict(), "rollout_step": self.rollout_step,
                               "counters": dict(self.counters), "sampler": self.sampler.state_dict()}
+        if self.pending is not None:  # mixed groups waiting for an update (this rank's)
+            checkpoint["sgpo"]["pending"] = self.pending.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # checkpoints of KL runs written while the reference was a submodule carry its weights
@@ -154,6 +162,8 @@ class SGPOModule(pl.LightningModule):
         self.rollout_step = int(state["rollout_step"])
         self.counters = defaultdict(float, state.get("counters", {}))
         self.sampler.load_state_dict(state["sampler"])
+        if self.pending is not None and "pending" in state:
+            self.pending.load_state_dict(state["pending"])
 
     # ---- the step ----------------------------------------------------------------------------
     def _refill(self, groups: int) -> list[tuple[int, int]]:
@@ -184,7 +194,12 @@ class SGPOModule(pl.LightningModule):
         # the down-sampling's ties are broken by sub-stream 98 (the collector's rounds use 0, 1, ...; a
         # shared number would only seed another generator the same way)
         rollouts, lengths, adv_metrics = self._pack(groups, derive_seed(self.seed, self.rollout_step, 98))
-        result = self.get_updater().update(rollouts, lengths, derive_seed(self.seed, self.rollout_step, 99))
+        packed = len(rollouts)  # the step's rows after down-sampling
+        rollouts, lengths = self._gather(rollouts, lengths)
+        if rollouts is None:  # too few mixed groups so far: no update, the policy stays as it is
+            result = UpdateResult()
+        else:
+            result = self.get_updater().update(rollouts, lengths, derive_seed(self.seed, self.rollout_step, 99))
         if self.engine is not None and result.updates:
             self.engine.sync_weights(self.policy)
         self.ledger.settle()
@@ -192,7 +207,7 @@ class SGPOModule(pl.LightningModule):
         # those the batch lacks were cut by down-sampling; all of them job-wide sums over ranks
         in_groups = sum(map(len, groups.rewards))
         reward_sum, reward_count, sampled, cut = self._global_sum(
-            [float(sum(map(sum, groups.rewards))), float(in_groups), float(groups.rollouts), float(in_groups - len(rollouts))])
+            [float(sum(map(sum, groups.rewards))), float(in_groups), float(groups.rollouts), float(in_groups - packed)])
         self.rollout_step += 1
         self.counters["train/rollouts"] += sampled
         if self.train_rows is not None:
@@ -209,6 +224,20 @@ class SGPOModule(pl.LightningModule):
         step_metrics = {**result.metrics, "perf/tokens_per_s": sum(lengths) / max(time.perf_counter() - started, 1e-9)}
         self._log_step(reward_sum / reward_count if reward_count else 0.0, groups, adv_metrics, step_metrics,
                        result.updates, result.updates - result.zero_gradient_steps, result.skipped, phase_index)
+
+    def _gather(self, rollouts: RolloutBatch, lengths: list[int]) -> tuple[RolloutBatch | None, list[int]]:
+        """With ``algo.min_mixed_groups`` = K: add the step's mixed groups to those waiting and hand them
+        all back once K wait job-wide (else None: no update this step). Without it: the step's batch."""
+        if self.pending is None:
+            return rollouts, lengths
+        self.pending.add(rollouts, lengths)
+        (waiting,) = self._global_sum([float(self.pending.groups)])
+        self.counters["train/pending_mixed_groups"] = waiting
+        if waiting < self.min_mixed_groups:
+            self.counters["train/deferred_steps_total"] += 1
+            return None, []
+        self.counters["train/pending_mixed_groups"] = 0.0
+        return self.pending.take()
 
     def _observe(self, step: list[tuple[int, int]], groups: CollectedGroups) -> None:
         """Feed the trained groups' successes to the sampler; with several ranks every rank gets every

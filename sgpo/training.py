@@ -64,6 +64,11 @@ def validate(cfg: DictConfig) -> TrainConfig:
         raise ValueError(f"algo.train_rows_rule={cfg.algo.train_rows_rule} with algo.dynamic_sampling=true: the rule "
                          "may cut a mixed group to equal rewards, which DAPO's refills exist to avoid; "
                          "use algo.train_rows_rule=max_variance")
+    if cfg.algo.get("min_mixed_groups") is not None and (not cfg.algo.skip_zero_adv or float(cfg.loss.get("beta", 0.0))):
+        # the waiting store keeps mixed groups only: degenerate rows would train (for nothing, or for the KL) otherwise
+        raise ValueError(f"algo.min_mixed_groups={cfg.algo.min_mixed_groups} keeps only mixed groups for its updates, "
+                         f"so it needs algo.skip_zero_adv=true (now {cfg.algo.skip_zero_adv}) and loss.beta=0 "
+                         f"(now {cfg.loss.get('beta', 0.0)}); set those or algo.min_mixed_groups=null")
     return typed_cfg
 
 

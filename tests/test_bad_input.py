@@ -169,6 +169,16 @@ def test_datasets_loader_reports_unreadable_local_files(tmp_path):
         build_task(cfg)
 
 
+def test_waiting_for_mixed_groups_is_refused_where_degenerate_rows_would_train():
+    validate(compose_train("method=sgpo_gather"))
+    with pytest.raises(ValueError, match=r"algo.min_mixed_groups=16 .* algo.skip_zero_adv=true \(now False\)"):
+        validate(compose_train("method=sgpo_gather", "algo.skip_zero_adv=false"))
+    with pytest.raises(ValueError, match=r"loss.beta=0 \(now 0.1\)"):
+        validate(compose_train("method=sgpo_gather", "loss.beta=0.1"))
+    with pytest.raises(ValueError, match="algo.min_mixed_groups"):
+        validate(compose_train("method=sgpo", "algo.min_mixed_groups=0"))
+
+
 def test_a_down_sampling_rule_that_may_unmix_groups_is_refused_with_dapo():
     validate(compose_train("method=dapo", "algo.train_rows=4"))  # max_variance keeps mixed groups mixed
     with pytest.raises(ValueError, match="algo.train_rows_rule=random with algo.dynamic_sampling=true"):

@@ -21,7 +21,9 @@ METHODS = ["sgpo", "grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_refresh", "s
 ABLATIONS = {"sgpo_no_screen": {"selection.screen": 0}, "sgpo_fixed_size": {"selection.rule.sizes": [8]},
              "sgpo_no_revisit": {"selection.revisit_prob": 0.0}, "sgpo_no_decay": {"selection.half_life_steps": None},
              "sgpo_easy_first": {"selection.order": "easy_to_hard"}, "sgpo_online_prior": {"algo.train_rows": None},
-             "sgpo_pods": {"profile.enabled": True, "selection.refit_prior": False}}
+             "sgpo_pods": {"profile.enabled": True, "selection.refit_prior": False},
+             # not an ablation but a candidate for sgpo: sgpo plus one setting, checked the same way
+             "sgpo_gather": {"algo.min_mixed_groups": 16}}
 REQUIRED_METRICS = ["test/pass@1_before", "test/pass@1", "test/mean@k", "compute/profile_flops",
                     "compute/rollout_flops", "compute/train_flops", "compute/total_flops", "compute/wasted_flops",
                     "train/steps"]
@@ -115,13 +117,19 @@ def test_method_preset_can_be_overridden_on_top(tmp_path):
     assert cfg.allocation.name == "inverse" and cfg.curriculum.name == "sorted"
 
 
-def test_checkpoint_resume_matches_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("method", ["sgpo", "sgpo_gather"])
+def test_checkpoint_resume_matches_uninterrupted_run(tmp_path, method):
     """method=sgpo: the posterior and the walk travel in checkpoints (GRPO's static data path is
-    resumed after a SIGKILL in test_faults.py)."""
-    common = ["train.max_steps=4", "checkpoint.every_n_steps=2", "checkpoint.keep_all=true", "method=sgpo"]
+    resumed after a SIGKILL in test_faults.py); sgpo_gather: so do the mixed groups waiting for an
+    update (4 here: at step 2 one waits)."""
+    common = ["train.max_steps=4", "checkpoint.every_n_steps=2", "checkpoint.keep_all=true", f"method={method}"]
+    if method == "sgpo_gather":
+        common.append("algo.min_mixed_groups=4")
     full = run_train(tmp_path / "full", *common)
     ckpt = tmp_path / "full" / "run" / "checkpoints" / "step-2.ckpt"  # the uninterrupted run's own step 2
     assert ckpt.is_file()
+    if method == "sgpo_gather":  # the checkpoint holds waiting groups, so the resume has something to restore
+        assert torch.load(ckpt, weights_only=False)["sgpo"]["pending"]["groups"] > 0
     resumed = run_train(tmp_path / "resumed", *common, f"ckpt_path={ckpt}")
     for key in ("compute/rollout_flops", "compute/train_flops", "compute/wasted_flops", "compute/total_flops",
                 "train/steps"):
