@@ -418,6 +418,9 @@ def test_a_key_added_at_its_neutral_value_keeps_finished_jobs_current():
     off = {"algo": {"skip_zero_adv": True, "train_rows": None, "train_rows_rule": "max_variance"}}
     assert job_key(off) == job_key({"algo": {"skip_zero_adv": True}})
     assert job_key({"algo": {**off["algo"], "train_rows": 4}}) != job_key(off)
+    # and algo.min_mixed_groups (gathered updates): null leaves them current, a number does not
+    assert job_key({"algo": {**off["algo"], "min_mixed_groups": None}}) == job_key(off)
+    assert job_key({"algo": {**off["algo"], "min_mixed_groups": 16}}) != job_key(off)
 
 
 def test_a_presets_label_does_not_key_its_jobs_but_its_settings_do():

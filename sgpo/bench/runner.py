@@ -66,7 +66,7 @@ def _composed(overrides: tuple[str, ...], root: str) -> str:
 # Config keys added after summaries were made, with the value that keeps the old behaviour: at that
 # value a key is left out of the job key, so adding it leaves the finished jobs current.
 NEUTRAL_KEYS: dict[tuple[str, ...], Any] = {("selection", "refit_prior"): False, ("algo", "train_rows"): None,
-                                            ("algo", "train_rows_rule"): "max_variance"}
+                                            ("algo", "train_rows_rule"): "max_variance", ("algo", "min_mixed_groups"): None}
 
 
 UNKEYED = ("tuned_lr", "method_name")  # top-level keys that do not change what a job computes
