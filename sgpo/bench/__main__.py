@@ -9,7 +9,7 @@
     python -m sgpo.bench pods                  # PODS down-sampling, the default mix's 10 seeds
     python -m sgpo.bench tune                  # learning rates on val, seeds 0-1
     python -m sgpo.bench dev                   # method development: val curves, seeds 0-1
-    python -m sgpo.bench dev_easy              # the same on the easy mix
+    python -m sgpo.bench dev_mixes             # the same on the easy and hard mixes
     python -m sgpo.bench full --aa-power       # how many seeds the A/A check needs (an estimate)
     python -m sgpo.bench full --reproduce default/grpo-s10   # rerun a finished job, compare with its summary
 
