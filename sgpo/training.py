@@ -301,6 +301,9 @@ def train(cfg: DictConfig) -> tuple[dict[str, Any], dict[str, Any]]:
         "train/short_steps_total": module.counters.get("train/short_steps_total", 0.0),  # DAPO at its generation cap
         "train/rollouts": module.counters.get("train/rollouts", 0.0),  # sampled, trained on or not
         "train/downsampled_rollouts_total": module.counters.get("train/downsampled_rollouts_total", 0.0),  # PODS cut
+        # algo.min_mixed_groups: steps that waited for mixed groups, and the groups still waiting at the end (untrained)
+        "train/deferred_steps_total": module.counters.get("train/deferred_steps_total", 0.0),
+        "train/pending_mixed_groups": module.counters.get("train/pending_mixed_groups", 0.0),
         "train/stop_reason": stop.reason or "end of data",
         "profile/path": str(profile_dir) if profile_dir else None,
         "profile/num_samples": profile.num_samples,

@@ -135,6 +135,8 @@ def test_checkpoint_resume_matches_uninterrupted_run(tmp_path, method):
                 "train/steps"):
         assert resumed[key] == pytest.approx(full[key], rel=1e-9), key
     assert resumed["test/pass@1"] == pytest.approx(full["test/pass@1"])
+    if method == "sgpo_gather":  # some steps waited for mixed groups, the same ones in both runs
+        assert resumed["train/deferred_steps_total"] == full["train/deferred_steps_total"] > 0
     # same data order and rollouts after the resume point: the per-step logs of steps 3-4 agree
     import csv
 
