@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from update_cases import batch_of, flat_grad, load_tiny, updater_for
+from update_cases import LOSS_PARAMS, batch_of, flat_grad, load_tiny, updater_for
 
 from sgpo.algos.accumulate import PendingGroups, concat_batches, count_groups, mixed_group_rows
 from sgpo.rollouts import RolloutBatch, pack_rollouts
@@ -59,12 +59,12 @@ def test_pending_groups_wait_and_come_back_whole():
     assert again_lengths == lengths and torch.equal(again.input_ids, batch.input_ids)
 
 
-@pytest.mark.parametrize("loss", ["grpo", "dapo"])
+@pytest.mark.parametrize("loss", ["grpo", "dr_grpo", "dapo"])
 def test_one_update_on_gathered_groups_is_the_update_on_those_groups_packed_at_once(loss):
     """Two steps' batches (mixed groups 0, 2 | 4 among degenerate 1 | 3, 5; different pad widths)
     gathered, then one update: the gradient of one batch of groups 0, 2, 4."""
     policy, tokenizer = load_tiny()
-    normalize = loss != "dr_grpo"
+    normalize = LOSS_PARAMS[loss][1]  # the loss's advantage setting
     pending = PendingGroups(tokenizer.pad_token_id)
     for groups in ([0, 1, 2], [3, 4, 5]):
         pending.add(*batch_of(tokenizer, groups, normalize))
