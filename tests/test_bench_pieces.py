@@ -117,11 +117,11 @@ def test_shipped_suites_list_their_jobs():
     methods = ["grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_refresh", "sgpo_profile_prior", "sgpo"]
     assert len(quick) == 21 and {j.mix for j in quick} == {"default"} and {j.seed for j in quick} == {10, 11, 12}
     assert [j.method for j in quick[:7]] == methods  # seed by seed
-    assert len(full) == 10 + 6 * 10 + 2 * 6 * 5 and "sgpo_refresh" not in {j.method for j in full}
+    assert len(full) == 10 + 7 * 10 + 2 * 7 * 5 and "sgpo_refresh" not in {j.method for j in full}
     # the A/A seeds first, then rounds: the i-th seed of every mix (default, easy, hard) method by
     # method; once easy and hard run out of seeds (5), the default mix's last 5 seeds alone
     assert [(j.mix, j.method, j.seed) for j in full[:10]] == [("default", "grpo", s) for s in range(20, 30)]
-    rounds = [(j.mix, j.seed) for j in full[10::6]]
+    rounds = [(j.mix, j.seed) for j in full[10::7]]
     assert rounds[:6] == [("default", 10), ("easy", 10), ("hard", 10), ("default", 11), ("easy", 11), ("hard", 11)]
     assert rounds[15:] == [("default", s) for s in range(15, 20)]
     assert [j.method for j in full[10:22]] == ["grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_profile_prior", "sgpo"] * 2
@@ -133,7 +133,7 @@ def test_shipped_suites_list_their_jobs():
 
 
 def test_bad_suites_are_refused_by_name(tmp_path):
-    with pytest.raises(ValueError, match="unknown benchmark suite 'nope'.*known: ablations, dev, full, pods, quick, tune"):
+    with pytest.raises(ValueError, match="unknown benchmark suite 'nope'.*known: ablations, dev, dev_mixes, full, pods, quick, tune"):
         load_suite("nope")
     suite = tmp_path / "s.yaml"
     suite.write_text("name: s\nmixes: [odd]\nmethods: [grpo]\nbaselines: [grpo]\nseeds: [1]\naa_seeds: []\n"
