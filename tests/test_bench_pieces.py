@@ -124,7 +124,7 @@ def test_shipped_suites_list_their_jobs():
     rounds = [(j.mix, j.seed) for j in full[10::7]]
     assert rounds[:6] == [("default", 10), ("easy", 10), ("hard", 10), ("default", 11), ("easy", 11), ("hard", 11)]
     assert rounds[15:] == [("default", s) for s in range(15, 20)]
-    assert [j.method for j in full[10:22]] == ["grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_profile_prior", "sgpo"] * 2
+    assert [j.method for j in full[10:24]] == ["grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_profile_prior", "sgpo", "sgpo_gather"] * 2
     assert len(tune) == 6 * 4 * 2 and {j.seed for j in tune} == {0, 1}
     job = Job("full", "easy", "dapo", 12)
     assert job_overrides(job, load_suite("full")) == ["experiment=bench", "method=dapo", "task=arithmetic_easy", "seed=12"]
