@@ -170,11 +170,11 @@ def test_datasets_loader_reports_unreadable_local_files(tmp_path):
 
 
 def test_waiting_for_mixed_groups_is_refused_where_degenerate_rows_would_train():
-    validate(compose_train("method=sgpo_gather"))
+    validate(compose_train("method=sgpo"))
     with pytest.raises(ValueError, match=r"algo.min_mixed_groups=16 .* algo.skip_zero_adv=true \(now False\)"):
-        validate(compose_train("method=sgpo_gather", "algo.skip_zero_adv=false"))
+        validate(compose_train("method=sgpo", "algo.skip_zero_adv=false"))
     with pytest.raises(ValueError, match=r"loss.beta=0 \(now 0.1\)"):
-        validate(compose_train("method=sgpo_gather", "loss.beta=0.1"))
+        validate(compose_train("method=sgpo", "loss.beta=0.1"))
     with pytest.raises(ValueError, match="algo.min_mixed_groups"):
         validate(compose_train("method=sgpo", "algo.min_mixed_groups=0"))
 

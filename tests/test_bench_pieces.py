@@ -114,9 +114,9 @@ def test_a_mix_changes_train_only(tmp_path):
 
 def test_shipped_suites_list_their_jobs():
     quick, full, tune = (jobs_of(load_suite(n)) for n in ("quick", "full", "tune"))
-    methods = ["grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_refresh", "sgpo_profile_prior", "sgpo"]
-    assert len(quick) == 21 and {j.mix for j in quick} == {"default"} and {j.seed for j in quick} == {10, 11, 12}
-    assert [j.method for j in quick[:7]] == methods  # seed by seed
+    methods = ["grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_refresh", "sgpo_profile_prior", "sgpo_every_step", "sgpo"]
+    assert len(quick) == 24 and {j.mix for j in quick} == {"default"} and {j.seed for j in quick} == {10, 11, 12}
+    assert [j.method for j in quick[:8]] == methods  # seed by seed
     assert len(full) == 10 + 7 * 10 + 2 * 7 * 5 and "sgpo_refresh" not in {j.method for j in full}
     # the A/A seeds first, then rounds: the i-th seed of every mix (default, easy, hard) method by
     # method; once easy and hard run out of seeds (5), the default mix's last 5 seeds alone
@@ -124,7 +124,7 @@ def test_shipped_suites_list_their_jobs():
     rounds = [(j.mix, j.seed) for j in full[10::7]]
     assert rounds[:6] == [("default", 10), ("easy", 10), ("hard", 10), ("default", 11), ("easy", 11), ("hard", 11)]
     assert rounds[15:] == [("default", s) for s in range(15, 20)]
-    assert [j.method for j in full[10:24]] == ["grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_profile_prior", "sgpo", "sgpo_gather"] * 2
+    assert [j.method for j in full[10:24]] == ["grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_profile_prior", "sgpo_every_step", "sgpo"] * 2
     assert len(tune) == 6 * 4 * 2 and {j.seed for j in tune} == {0, 1}
     job = Job("full", "easy", "dapo", 12)
     assert job_overrides(job, load_suite("full")) == ["experiment=bench", "method=dapo", "task=arithmetic_easy", "seed=12"]

@@ -15,15 +15,17 @@ from hydra import compose, initialize_config_dir
 FAST = ["profile.max_queries=128", "profile.chunk_queries=64", "eval.max_queries=32", "eval.k=2",
         "data.rollouts_per_step=64", "train.max_steps=3", "eval.every_n_steps=0", "checkpoint.every_n_steps=0"]
 METHODS = ["sgpo", "grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_refresh", "sgpo_filter_only", "sgpo_alloc_only",
-           "sgpo_curriculum_only", "sgpo_online_prior", "grpo_pods", "sgpo_pods", "sgpo_profile_prior"]
+           "sgpo_curriculum_only", "sgpo_online_prior", "grpo_pods", "sgpo_pods", "sgpo_profile_prior", "sgpo_every_step"]
+# presets whose updates wait for algo.min_mixed_groups (16): 3 steps of 64 rollouts on the tiny policy
+# gather ~7, so these run in a second multirun with 4 (some steps wait, some update)
+GATHERING = ["sgpo", "sgpo_online_prior", "sgpo_pods"]
 # (the other sgpo ablations: test_ablation_presets_switch_one_part)
 # each adaptive-sGPO ablation preset and the settings of the one part it switches (everything else as method=sgpo)
 ABLATIONS = {"sgpo_no_screen": {"selection.screen": 0}, "sgpo_fixed_size": {"selection.rule.sizes": [8]},
              "sgpo_no_revisit": {"selection.revisit_prob": 0.0}, "sgpo_no_decay": {"selection.half_life_steps": None},
              "sgpo_easy_first": {"selection.order": "easy_to_hard"}, "sgpo_online_prior": {"algo.train_rows": None},
              "sgpo_pods": {"profile.enabled": True, "selection.refit_prior": False},
-             # not an ablation but a candidate for sgpo: sgpo plus one setting, checked the same way
-             "sgpo_gather": {"algo.min_mixed_groups": 16}}
+             "sgpo_every_step": {"algo.min_mixed_groups": None}}
 REQUIRED_METRICS = ["test/pass@1_before", "test/pass@1", "test/mean@k", "compute/profile_flops",
                     "compute/rollout_flops", "compute/train_flops", "compute/total_flops", "compute/wasted_flops",
                     "train/steps"]
@@ -44,11 +46,14 @@ def test_every_method_preset_trains_end_to_end(tmp_path):
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    sweep = tmp_path / "sweep"
-    run_cli("train.py", "-m", *FAST, f"method={','.join(METHODS)}", "algo.max_generation_batches=8",
-            f"paths.output_dir={tmp_path / 'out'}", f"hydra.sweep.dir={sweep}")
-    jobs = {yaml.safe_load((job / ".hydra" / "config.yaml").read_text())["method_name"]: job
-            for job in sorted(sweep.glob("*/")) if (job / ".hydra" / "config.yaml").is_file()}
+    jobs = {}
+    for name, methods, extra in (("every_step", [m for m in METHODS if m not in GATHERING], []),
+                                 ("gathering", GATHERING, ["algo.min_mixed_groups=4"])):
+        sweep = tmp_path / name
+        run_cli("train.py", "-m", *FAST, f"method={','.join(methods)}", "algo.max_generation_batches=8", *extra,
+                f"paths.output_dir={tmp_path / 'out'}", f"hydra.sweep.dir={sweep}")
+        jobs |= {yaml.safe_load((job / ".hydra" / "config.yaml").read_text())["method_name"]: job
+                 for job in sorted(sweep.glob("*/")) if (job / ".hydra" / "config.yaml").is_file()}
     assert sorted(jobs) == sorted(METHODS)
     base = AutoModelForCausalLM.from_pretrained(TINY)
     for method, job in jobs.items():
@@ -56,6 +61,8 @@ def test_every_method_preset_trains_end_to_end(tmp_path):
         for key in REQUIRED_METRICS:
             assert c[key] is not None, (method, key)
         assert c["train/steps"] == 3, method
+        # the gathering presets: some steps waited for mixed groups, the others update every step
+        assert (c["train/deferred_steps_total"] > 0) == (method in GATHERING), method
         assert c["compute/total_flops"] == pytest.approx(c["compute/profile_flops"] + c["compute/rollout_flops"]
                                                          + c["compute/train_flops"]), method
         # every preset meets zero-variance groups in 3 steps on the tiny policy: their rollouts are wasted
@@ -117,25 +124,25 @@ def test_method_preset_can_be_overridden_on_top(tmp_path):
     assert cfg.allocation.name == "inverse" and cfg.curriculum.name == "sorted"
 
 
-@pytest.mark.parametrize("method", ["sgpo", "sgpo_gather"])
+@pytest.mark.parametrize("method", ["sgpo_every_step", "sgpo"])
 def test_checkpoint_resume_matches_uninterrupted_run(tmp_path, method):
-    """method=sgpo: the posterior and the walk travel in checkpoints (GRPO's static data path is
-    resumed after a SIGKILL in test_faults.py); sgpo_gather: so do the mixed groups waiting for an
-    update (4 here: at step 2 one waits)."""
+    """The posterior and the walk travel in checkpoints (GRPO's static data path is resumed after a
+    SIGKILL in test_faults.py); with method=sgpo so do the mixed groups waiting for an update (4
+    here, not 16: at step 2 some wait)."""
     common = ["train.max_steps=4", "checkpoint.every_n_steps=2", "checkpoint.keep_all=true", f"method={method}"]
-    if method == "sgpo_gather":
+    if method == "sgpo":
         common.append("algo.min_mixed_groups=4")
     full = run_train(tmp_path / "full", *common)
     ckpt = tmp_path / "full" / "run" / "checkpoints" / "step-2.ckpt"  # the uninterrupted run's own step 2
     assert ckpt.is_file()
-    if method == "sgpo_gather":  # the checkpoint holds waiting groups, so the resume has something to restore
+    if method == "sgpo":  # the checkpoint holds waiting groups, so the resume has something to restore
         assert torch.load(ckpt, weights_only=False)["sgpo"]["pending"]["groups"] > 0
     resumed = run_train(tmp_path / "resumed", *common, f"ckpt_path={ckpt}")
     for key in ("compute/rollout_flops", "compute/train_flops", "compute/wasted_flops", "compute/total_flops",
                 "train/steps"):
         assert resumed[key] == pytest.approx(full[key], rel=1e-9), key
     assert resumed["test/pass@1"] == pytest.approx(full["test/pass@1"])
-    if method == "sgpo_gather":  # some steps waited for mixed groups, the same ones in both runs
+    if method == "sgpo":  # some steps waited for mixed groups, the same ones in both runs
         assert resumed["train/deferred_steps_total"] == full["train/deferred_steps_total"] > 0
     # same data order and rollouts after the resume point: the per-step logs of steps 3-4 agree
     import csv
