@@ -3,8 +3,8 @@
     python -m sgpo.bench pool                  # the selection profile of the easy/hard mixes (once)
     python -m sgpo.bench pool --candidates 196608 --confirm-classes trivial --pool-out F.json.gz
                                                # more candidates, only those solved k of k confirmed
-    python -m sgpo.bench quick                 # default mix, 7 methods x 3 seeds
-    python -m sgpo.bench full  [--benchmarks]  # A/A seeds, then 3 mixes x 6 methods (10 seeds default, 5 others)
+    python -m sgpo.bench quick                 # default mix, 8 methods x 3 seeds
+    python -m sgpo.bench full  [--benchmarks]  # A/A seeds, then 3 mixes x 7 methods (10 seeds default, 5 others)
     python -m sgpo.bench ablations             # sgpo's parts switched off, default and easy mixes, 3 seeds
     python -m sgpo.bench pods                  # PODS down-sampling, the default mix's 10 seeds
     python -m sgpo.bench tune                  # learning rates on val, seeds 0-1
