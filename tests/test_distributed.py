@@ -5,7 +5,8 @@
   and both take the optimiser step: each rank's weights move by the one-process step.
 * ``train.py trainer=ddp`` with 2 processes and the p-hat refresh on crosses a curriculum cycle
   without a hang, both ranks hold the same plan and the same trained weights, and the weights
-  moved away from the initial policy.
+  moved away from the initial policy; so does the adaptive sGPO, with and without updates that
+  wait for mixed groups.
 """
 
 from __future__ import annotations
@@ -51,12 +52,15 @@ def test_two_processes_compute_the_one_process_gradient(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["sgpo_refresh", "sgpo"])  # sgpo: the posterior must stay equal on both ranks
+# sgpo_every_step: the posterior must stay equal on both ranks; sgpo: so must the decision to wait
+# for mixed groups (counted job-wide; 6 here, not 16, so that 8 steps hold waits and updates)
+@pytest.mark.parametrize("method", ["sgpo_refresh", "sgpo_every_step", "sgpo"])
 def test_ddp_run_crosses_a_refresh_cycle_with_equal_plans_and_weights(tmp_path, method):
     ddp_dir = tmp_path / "ddp"
     # 64 queries (profiled for sgpo_refresh; sgpo needs none): one curriculum cycle (or walk over
     # every query) is a few steps of 64 rollouts, so 8 steps cross it
-    proc = run_cli("train.py", *FAST, "profile.max_queries=64", "train.max_steps=8", f"method={method}",
+    extra = ["algo.min_mixed_groups=6"] if method == "sgpo" else []
+    proc = run_cli("train.py", *FAST, "profile.max_queries=64", "train.max_steps=8", f"method={method}", *extra,
                    "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.precision=32-true",
                    f"paths.output_dir={tmp_path / 'out'}", f"hydra.run.dir={ddp_dir}", timeout=480)
     log = (ddp_dir / "train.log").read_text() + proc.stdout + proc.stderr
@@ -71,6 +75,8 @@ def test_ddp_run_crosses_a_refresh_cycle_with_equal_plans_and_weights(tmp_path, 
     assert ranks["0"][0] != weights_fingerprint(load_policy(str(TINY))[0]), "training must move the weights"
     metrics = json.loads((ddp_dir / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["train/steps"] == 8
+    # the gathering run waited on some steps (both ranks alike: the weights above agree) and updated on others
+    assert (0 < metrics["train/deferred_steps_total"] < 8) == (method == "sgpo"), metrics["train/deferred_steps_total"]
     assert metrics["compute/train_flops"] > 0 and (ddp_dir / "policy" / "config.json").is_file()
 
 
