@@ -124,7 +124,8 @@ def test_shipped_suites_list_their_jobs():
     rounds = [(j.mix, j.seed) for j in full[10::7]]
     assert rounds[:6] == [("default", 10), ("easy", 10), ("hard", 10), ("default", 11), ("easy", 11), ("hard", 11)]
     assert rounds[15:] == [("default", s) for s in range(15, 20)]
-    assert [j.method for j in full[10:24]] == ["grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_profile_prior", "sgpo_every_step", "sgpo"] * 2
+    full_methods = ["grpo", "grpo_skip", "dapo", "sgpo_paper", "sgpo_profile_prior", "sgpo_every_step", "sgpo"]
+    assert [j.method for j in full[10:24]] == full_methods * 2
     assert len(tune) == 6 * 4 * 2 and {j.seed for j in tune} == {0, 1}
     job = Job("full", "easy", "dapo", 12)
     assert job_overrides(job, load_suite("full")) == ["experiment=bench", "method=dapo", "task=arithmetic_easy", "seed=12"]
@@ -133,7 +134,8 @@ def test_shipped_suites_list_their_jobs():
 
 
 def test_bad_suites_are_refused_by_name(tmp_path):
-    with pytest.raises(ValueError, match="unknown benchmark suite 'nope'.*known: ablations, dev, dev_mixes, full, pods, quick, tune"):
+    known = "ablations, dev, dev_mixes, full, pods, quick, tune"
+    with pytest.raises(ValueError, match=f"unknown benchmark suite 'nope'.*known: {known}"):
         load_suite("nope")
     suite = tmp_path / "s.yaml"
     suite.write_text("name: s\nmixes: [odd]\nmethods: [grpo]\nbaselines: [grpo]\nseeds: [1]\naa_seeds: []\n"
