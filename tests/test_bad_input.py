@@ -171,6 +171,8 @@ def test_datasets_loader_reports_unreadable_local_files(tmp_path):
 
 def test_waiting_for_mixed_groups_is_refused_where_degenerate_rows_would_train():
     validate(compose_train("method=sgpo"))
+    # experiment=compute_matched trains degenerate rows (the paper's accounting): it turns the waiting off
+    validate(compose_train("experiment=compute_matched"))
     with pytest.raises(ValueError, match=r"algo.min_mixed_groups=16 .* algo.skip_zero_adv=true \(now False\)"):
         validate(compose_train("method=sgpo", "algo.skip_zero_adv=false"))
     with pytest.raises(ValueError, match=r"loss.beta=0 \(now 0.1\)"):

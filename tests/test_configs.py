@@ -75,6 +75,7 @@ def test_default_train_config_snapshot():
     # ... with its prior learnt online (no profiling pass) and PODS down-sampling to 4 trained rows
     assert cfg.profile.enabled is False and cfg.selection.refit_prior is True
     assert (cfg.algo.train_rows, cfg.algo.train_rows_rule) == (4, "max_variance")
+    assert cfg.algo.min_mixed_groups == 16  # ... and updates that wait for 16 mixed groups
     assert cfg.selection.rule.name == "knapsack" and cfg.selection.rule.sizes == [2, 4, 8, 16]
     assert (cfg.selection.screen, cfg.selection.revisit_prob, cfg.selection.half_life_steps) == (2, 0.05, 64)
     paper = compose_cfg("train", ["method=sgpo_paper"])
