@@ -5,9 +5,10 @@ Why: under Adam every optimiser step moves the weights by about the learning rat
 batch holds, so a step trained on one or two mixed groups is as large as one trained on thirty and
 mostly noise. When the sampler finds few mixed groups a step (on the benchmark's easy mix 97% of
 method=sgpo_every_step's (then sgpo's) groups were degenerate late in training, one or two mixed
-groups a step), those steps add up to a drift that lowered held-out accuracy below its start. Holding the mixed groups
-until K are gathered makes every update rest on at least K of them (DAPO gets the same by
-refilling its step). The policy does not change while rows wait, so they stay on-policy.
+groups a step), those steps add up to a drift that lowered held-out accuracy below its start.
+Holding the mixed groups until K are gathered makes every update rest on at least K of them (DAPO
+gets the same by refilling its step). The policy does not change while rows wait, so they stay
+on-policy.
 
 Shapes: B rows, L tokens (prompt + completion, right-padded); see ``RolloutBatch``.
 """
